@@ -1,0 +1,76 @@
+"""The training command through a subprocess, as a user runs it."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from text_similarity_model import Model
+
+
+def run_cli(*arguments, cwd=None):
+    return subprocess.run(
+        [sys.executable, "-m", "text_similarity_model", *map(str, arguments)],
+        capture_output=True, text=True, timeout=300, cwd=cwd,
+    )
+
+
+def test_train_then_predict(tmp_path, sample_csv):
+    model_path = tmp_path / "model.pkl"
+    trained = run_cli("train", sample_csv, model_path, "--version", "v-cli")
+    assert trained.returncode == 0, trained.stderr
+    assert "read" in trained.stdout and "vocabulary" in trained.stdout and "wrote" in trained.stdout
+    assert Model.deserialize(model_path).version == "v-cli"
+
+    predicted = run_cli("predict", model_path, "--title", "Deploy de modelos de machine learning",
+                        "--description", "API REST com Flask e scikit-learn", "-n", "4")
+    assert predicted.returncode == 0, predicted.stderr
+    answer = json.loads(predicted.stdout)
+    assert answer["version"] == "v-cli"
+    assert 1 <= len(answer["predictions"]) <= 4
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (None, "no such file"),
+        (b"", "is empty"),
+        (b"title,description\n", "no talks"),
+        (b"titulo,descricao\nA,B\n", "no 'title' and no 'description' column"),
+        ("title,description\nAplicação,descrição\n".encode("latin-1"), "not UTF-8"),
+    ],
+    ids=["missing", "empty", "header-only", "wrong-columns", "latin-1"],
+)
+def test_bad_data_is_one_line_with_exit_code_2(tmp_path, content, message):
+    data = tmp_path / "talks.csv"
+    if content is not None:
+        data.write_bytes(content)
+    result = run_cli("train", data, tmp_path / "model.pkl")
+    assert result.returncode == 2
+    assert message in result.stderr and str(data) in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "model.pkl").exists()
+
+
+def test_model_in_a_missing_folder_fails_before_training(tmp_path, sample_csv):
+    result = run_cli("train", sample_csv, tmp_path / "sem-pasta" / "model.pkl")
+    assert result.returncode == 2
+    assert "does not exist" in result.stderr and "mkdir" in result.stderr
+
+
+def test_failed_training_leaves_the_previous_model(tmp_path, sample_csv, sample_model_path):
+    model_path = tmp_path / "model.pkl"
+    assert run_cli("train", sample_csv, model_path, "--version", "old").returncode == 0
+    before = model_path.read_bytes()
+    bad = tmp_path / "bad.csv"
+    bad.write_text("titulo\nx\n")
+    assert run_cli("train", bad, model_path, "--version", "new").returncode == 2
+    assert model_path.read_bytes() == before
+    assert Model.deserialize(model_path).version == "old"
+
+
+def test_predict_with_a_missing_model_says_how_to_train(tmp_path):
+    result = run_cli("predict", tmp_path / "model.pkl", "--title", "Python")
+    assert result.returncode == 2
+    assert "make train" in result.stderr

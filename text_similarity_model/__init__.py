@@ -1,0 +1,19 @@
+"""palestras' related-talks model: lemmas -> TF-IDF -> cosine similarities."""
+
+from .errors import DataError, IncompatibleModelError, ModelFileError, PalestrasError, TamperedModelError
+from .model import Model, TrainingReport
+from .pipeline import build_pipeline
+from .transformers import CosineSimilaritiesEstimator, LemmatizationTransformer
+
+__all__ = [
+    "CosineSimilaritiesEstimator",
+    "DataError",
+    "IncompatibleModelError",
+    "LemmatizationTransformer",
+    "Model",
+    "ModelFileError",
+    "PalestrasError",
+    "TamperedModelError",
+    "TrainingReport",
+    "build_pipeline",
+]

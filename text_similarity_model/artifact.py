@@ -1,0 +1,220 @@
+"""The model file: a dill pickle behind a JSON header, plus a signed manifest.
+
+Layout of ``MODEL.pkl``::
+
+    b"PALESTRAS-MODEL 1\\n" | 8-byte header length | header JSON | dill payload
+
+The header (metadata, library versions, payload size and SHA-256) is read and
+checked *before* anything is unpickled, so a file that is not a model, is
+truncated or was written by incompatible libraries is refused with a message
+saying which. Next to it, ``MODEL.pkl.json`` (the manifest) holds the SHA-256
+of the whole file and, when ``MODEL_SIGNING_KEY`` is set, an HMAC of the
+manifest: a pickle runs code when loaded, so a file that does not match its
+manifest is never unpickled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import platform
+import struct
+import tempfile
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+
+from .errors import IncompatibleModelError, ModelFileError, TamperedModelError
+
+MAGIC = b"PALESTRAS-MODEL 1\n"
+_HEADER_LENGTH = struct.Struct(">Q")
+SIGNING_KEY_VARIABLE = "MODEL_SIGNING_KEY"
+
+# How many leading version components must match for a model to load:
+# scikit-learn only promises to unpickle its own exact version.
+_COMPATIBLE_COMPONENTS = {"python": 2, "scikit-learn": 3, "spacy": 2, "numpy": 1, "scipy": 2, "dill": 2}
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries whose objects a model file holds."""
+    versions = {"python": platform.python_version()}
+    for distribution in ("scikit-learn", "spacy", "numpy", "scipy", "dill"):
+        versions[distribution] = importlib_metadata.version(distribution)
+    return versions
+
+
+def manifest_path(model_path: str | Path) -> Path:
+    model_path = Path(model_path)
+    return model_path.with_name(model_path.name + ".json")
+
+
+def check_writable_destination(path: str | Path) -> Path:
+    """Fail early (before a long training) when ``path`` can't be written."""
+    path = Path(path)
+    if path.is_dir():
+        raise ModelFileError(f"{path}: is a folder; give the model file's path, e.g. {path / 'model.pkl'}")
+    if not path.parent.is_dir():
+        raise ModelFileError(f"{path}: folder {path.parent} does not exist; create it (mkdir -p {path.parent}) or choose another path")
+    if not os.access(path.parent, os.W_OK):
+        raise ModelFileError(f"{path}: folder {path.parent} is not writable")
+    return path
+
+
+def write_model_file(payload: bytes, metadata: dict, path: str | Path, signing_key: bytes | None = None) -> dict:
+    """Write the model and its manifest atomically; return the manifest.
+
+    Each file goes to a temporary file in the same folder that is renamed into
+    place, so an interrupted write leaves the previous model untouched.
+    """
+    path = check_writable_destination(path)
+    header = json.dumps(
+        {
+            "metadata": metadata,
+            "payload_bytes": len(payload),
+            "payload_sha256": hashlib.sha256(payload).hexdigest(),
+        },
+        sort_keys=True,
+    ).encode("utf-8")
+    content = MAGIC + _HEADER_LENGTH.pack(len(header)) + header + payload
+    manifest = {
+        "file": path.name,
+        "bytes": len(content),
+        "sha256": hashlib.sha256(content).hexdigest(),
+        "version": metadata.get("version"),
+        "created_at": metadata.get("trained_at"),
+        "libraries": metadata.get("libraries"),
+    }
+    key = _signing_key(signing_key)
+    if key is not None:
+        manifest["hmac_sha256"] = _sign(manifest, key)
+    manifest_bytes = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode("utf-8")
+    _atomic_write(path, content)
+    _atomic_write(manifest_path(path), manifest_bytes)
+    return manifest
+
+
+def read_header(path: str | Path) -> dict:
+    """The header of a model file (metadata, payload size and hash), unpickling nothing."""
+    return _parse(Path(path), _read(Path(path)))[0]
+
+
+def read_model_file(path: str | Path, signing_key: bytes | None = None) -> tuple[bytes, dict]:
+    """Check a model file against its header, libraries and manifest.
+
+    Returns ``(payload, metadata)``; the payload is safe to unpickle only
+    because every check passed. Raises a :class:`ModelFileError` subclass
+    naming the file and the fix otherwise.
+    """
+    path = Path(path)
+    content = _read(path)
+    header, payload = _parse(path, content)
+    metadata = header["metadata"]
+    _check_libraries(path, metadata.get("libraries", {}))
+    _check_manifest(path, content, _signing_key(signing_key))
+    return payload, metadata
+
+
+# -- checks -------------------------------------------------------------------
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise ModelFileError(f"{path}: no such model file; train one with: make train (or text_similarity_model train DATA.csv {path})")
+    except IsADirectoryError:
+        raise ModelFileError(f"{path}: is a folder, not a model file")
+    except PermissionError:
+        raise ModelFileError(f"{path}: permission denied; make the model file readable")
+
+
+def _parse(path: Path, content: bytes) -> tuple[dict, bytes]:
+    retrain = f"train it again with: make train (or text_similarity_model train DATA.csv {path})"
+    if not content.startswith(MAGIC):
+        raise ModelFileError(f"{path}: not a palestras model file; {retrain}")
+    start = len(MAGIC) + _HEADER_LENGTH.size
+    if len(content) < start:
+        raise ModelFileError(f"{path}: truncated model file; {retrain}")
+    (header_length,) = _HEADER_LENGTH.unpack(content[len(MAGIC):start])
+    try:
+        header = json.loads(content[start:start + header_length].decode("utf-8"))
+        payload_bytes, payload_sha256 = header["payload_bytes"], header["payload_sha256"]
+    except (UnicodeDecodeError, ValueError, KeyError, TypeError):
+        raise ModelFileError(f"{path}: truncated or corrupt model header; {retrain}")
+    payload = content[start + header_length:]
+    if len(payload) != payload_bytes:
+        raise ModelFileError(
+            f"{path}: truncated model file ({len(payload)} of {payload_bytes} payload bytes); {retrain}"
+        )
+    if hashlib.sha256(payload).hexdigest() != payload_sha256:
+        raise ModelFileError(f"{path}: corrupt model file (payload hash mismatch); {retrain}")
+    return header, payload
+
+
+def _check_libraries(path: Path, written_with: dict) -> None:
+    installed = library_versions()
+    for library, components in _COMPATIBLE_COMPONENTS.items():
+        wanted = written_with.get(library)
+        have = installed[library]
+        if wanted is None or wanted.split(".")[:components] != have.split(".")[:components]:
+            raise IncompatibleModelError(
+                f"{path}: written with {library} {wanted} but {have} is installed; "
+                f"retrain it with these libraries (make train) or install {library}=={wanted}"
+            )
+
+
+def _check_manifest(path: Path, content: bytes, key: bytes | None) -> None:
+    location = manifest_path(path)
+    try:
+        manifest = json.loads(location.read_text("utf-8"))
+    except FileNotFoundError:
+        raise TamperedModelError(
+            f"{path}: no manifest {location.name} beside it, so its integrity can't be checked; "
+            "retrain it (make train) or copy the manifest along with the model"
+        )
+    except (ValueError, UnicodeDecodeError):
+        raise TamperedModelError(f"{location}: not a valid manifest; retrain the model (make train)")
+    if not isinstance(manifest, dict) or hashlib.sha256(content).hexdigest() != manifest.get("sha256"):
+        raise TamperedModelError(
+            f"{path}: does not match its manifest {location.name} (tampered, truncated or swapped); "
+            "refusing to load it: retrain (make train) or restore the matching pair"
+        )
+    if key is not None:
+        signature = manifest.get("hmac_sha256")
+        if not isinstance(signature, str) or not hmac.compare_digest(signature, _sign(manifest, key)):
+            raise TamperedModelError(
+                f"{location}: missing or wrong signature for {SIGNING_KEY_VARIABLE}; "
+                "refusing the model: sign it with the same key (train with the key set)"
+            )
+
+
+def _signing_key(explicit: bytes | None) -> bytes | None:
+    if explicit is not None:
+        return explicit
+    value = os.environ.get(SIGNING_KEY_VARIABLE)
+    return value.encode("utf-8") if value else None
+
+
+def _sign(manifest: dict, key: bytes) -> str:
+    unsigned = {name: value for name, value in manifest.items() if name != "hmac_sha256"}
+    message = json.dumps(unsigned, sort_keys=True).encode("utf-8")
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def _atomic_write(path: Path, content: bytes) -> None:
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
