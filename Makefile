@@ -7,7 +7,7 @@ MODEL  ?= models/model.pkl
 BIND   ?= 127.0.0.1:5000
 export BIND
 
-.PHONY: install install-dev run train predict test data bench clean
+.PHONY: install install-dev run reload train test data bench clean
 
 # A stamp per requirements file: re-installs only when they change.
 $(VENV)/.installed: requirements.txt setup.py
@@ -24,19 +24,21 @@ install: $(VENV)/.installed
 
 install-dev: $(VENV)/.installed-dev
 
-# The bundled sample model, trained only when missing.
-models/model.pkl: | $(VENV)/.installed
+# The model (by default the bundled sample's), trained only when missing.
+$(MODEL): | $(VENV)/.installed
 	$(BIN)/text_similarity_model train $(DATA) $@
 
 ## train: (re)train MODEL (default models/model.pkl) on DATA (default the sample corpus)
 train: install
 	$(BIN)/text_similarity_model train $(DATA) $(MODEL)
 
-## run: install, train the sample model if missing, print a sample query's related talks
+## run: install, train the sample model if missing, serve the API on $(BIND)
 run: install $(MODEL)
-	$(BIN)/text_similarity_model predict $(MODEL) -n 5 \
-	  --title "Criando uma API REST para modelos de aprendizagem de máquina" \
-	  --description "Treinar um modelo com scikit-learn e servi-lo com Flask como um serviço web."
+	MODEL_PATH=$(MODEL) $(BIN)/gunicorn -c gunicorn.conf.py
+
+## reload: switch the running service to the model file now on disk (no downtime)
+reload:
+	kill -HUP $$(cat instance/gunicorn.pid)
 
 ## test: install what the tests need and run the whole suite
 test: install-dev

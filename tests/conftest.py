@@ -51,3 +51,39 @@ def sample_model_path(trained_model, tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("models") / "model.pkl"
     trained_model.serialize(path)
     return path
+
+
+@pytest.fixture
+def app(sample_model_path, tmp_path):
+    """The API on the sample model, with its own SQLite request log."""
+    from api import create_app
+
+    app = create_app({"MODEL_PATH": str(sample_model_path), "DATABASE_URL": f"sqlite:///{tmp_path / 'requests.db'}"})
+    yield app
+    app.extensions["palestras"].request_log.close()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+POSTGRES_URL = os.environ.get("PALESTRAS_TEST_DATABASE_URL")
+REQUIRE_POSTGRES = os.environ.get("PALESTRAS_REQUIRE_POSTGRES") == "1"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    """An empty request-log database: SQLite, and the PostgreSQL .ci/run starts."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'requests.db'}"
+    if not POSTGRES_URL:
+        if REQUIRE_POSTGRES:
+            pytest.fail("PALESTRAS_REQUIRE_POSTGRES=1 but PALESTRAS_TEST_DATABASE_URL is not set")
+        pytest.skip("no PostgreSQL: set PALESTRAS_TEST_DATABASE_URL (.ci/start-postgres prints one)")
+    from api.request_log import create_engine, metadata
+
+    engine = create_engine(POSTGRES_URL)
+    metadata.drop_all(engine)
+    engine.dispose()
+    return POSTGRES_URL

@@ -143,8 +143,9 @@ def _parse(path: Path, content: bytes) -> tuple[dict, bytes]:
         raise ModelFileError(f"{path}: truncated or corrupt model header; {retrain}")
     payload = content[start + header_length:]
     if len(payload) != payload_bytes:
+        problem = "truncated" if len(payload) < payload_bytes else "corrupt"
         raise ModelFileError(
-            f"{path}: truncated model file ({len(payload)} of {payload_bytes} payload bytes); {retrain}"
+            f"{path}: {problem} model file ({len(payload)} payload bytes, expected {payload_bytes}); {retrain}"
         )
     if hashlib.sha256(payload).hexdigest() != payload_sha256:
         raise ModelFileError(f"{path}: corrupt model file (payload hash mismatch); {retrain}")

@@ -1,0 +1,68 @@
+"""The palestras HTTP API: ``create_app()`` builds the Flask app.
+
+Configuration comes from the mapping passed in, then the environment:
+
+- ``MODEL_PATH``: the model file (default ``models/model.pkl``)
+- ``DATABASE_URL``: the request log (default SQLite in ``instance/requests.db``;
+  ``postgresql://user@host/db`` for PostgreSQL)
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from flask import Flask
+
+from . import errors
+from .errors import JsonApi
+from .model_holder import ModelHolder
+from .request_log import RequestLog
+from .resources import Health, Predict, RelatedTalks, Stats, Talk, Version
+
+REPO = Path(__file__).resolve().parents[1]
+MAX_BODY_BYTES = 64 * 1024
+
+
+@dataclass
+class Services:
+    """What the resources use, kept in ``app.extensions["palestras"]``."""
+
+    model_holder: ModelHolder
+    request_log: RequestLog
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Build the app; load the model (raising a ``PalestrasError`` naming the
+    file and the fix if it can't be loaded)."""
+    app = Flask(__name__, instance_path=str(REPO / "instance"))
+    app.config.update(
+        MODEL_PATH=os.environ.get("MODEL_PATH", str(REPO / "models" / "model.pkl")),
+        DATABASE_URL=os.environ.get("DATABASE_URL", f"sqlite:///{REPO / 'instance' / 'requests.db'}"),
+        MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
+        RESTFUL_JSON={"ensure_ascii": False},
+        ERROR_404_HELP=False,
+    )
+    app.config.update(config or {})
+
+    app.extensions["palestras"] = Services(
+        model_holder=ModelHolder(app.config["MODEL_PATH"]),
+        request_log=RequestLog(app.config["DATABASE_URL"]),
+    )
+
+    api = JsonApi(app, catch_all_404s=True)
+    api.add_resource(Predict, "/predict")
+    api.add_resource(Talk, "/talks/<int:index>")
+    api.add_resource(RelatedTalks, "/talks/<int:index>/related")
+    api.add_resource(Version, "/version")
+    api.add_resource(Health, "/health")
+    api.add_resource(Stats, "/stats")
+    errors.register(app)
+
+    @app.after_request
+    def _security_headers(response):
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
+
+    return app

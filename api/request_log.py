@@ -1,0 +1,285 @@
+"""The request log: every answered query, written in the background.
+
+SQLite by default, PostgreSQL (or anything SQLAlchemy Core speaks) through
+``DATABASE_URL``. Requests only put a row on an in-process queue; a writer
+thread per worker inserts them in batches, so workers never wait on the
+database nor on each other. When the database is unavailable, answers go on,
+rows wait (up to ``max_pending``) and are retried, the failure is logged and
+counted; ``close()`` (gunicorn's ``worker_exit``, or interpreter exit) writes
+what is still queued.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+import multiprocessing
+import os
+import queue
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+log = logging.getLogger(__name__)
+
+metadata = sa.MetaData()
+prediction_requests = sa.Table(
+    "prediction_requests",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("kind", sa.String(16), nullable=False),  # "predict" or "related"
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("talk_index", sa.Integer, nullable=True),  # the talk asked about, for "related"
+    sa.Column("n_results", sa.Integer, nullable=False),
+    sa.Column("model_version", sa.String(200), nullable=False),
+    sa.Column("latency_ms", sa.Float, nullable=False),
+    sa.Column("result_indexes", sa.Text, nullable=False),  # JSON list of corpus rows
+)
+
+_STOP = object()
+_COUNTERS = ("queued", "written", "failed_writes", "rejected_rows", "dropped_rows")
+
+
+class SharedCounters:
+    """Counters in shared memory: created before gunicorn forks, every worker
+    adds to the same numbers, so ``/stats`` tells the whole service's story."""
+
+    def __init__(self):
+        self._values = multiprocessing.Array("q", len(_COUNTERS))
+
+    def add(self, name: str, amount: int = 1) -> None:
+        with self._values.get_lock():
+            self._values[_COUNTERS.index(name)] += amount
+
+    def snapshot(self) -> dict[str, int]:
+        with self._values.get_lock():
+            return dict(zip(_COUNTERS, self._values[:]))
+
+
+def storable(text: str) -> str:
+    """Text as stored: verbatim, except what no database can hold.
+
+    NUL characters (refused by PostgreSQL) and lone surrogates (not encodable
+    as UTF-8) become U+FFFD.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = "".join("\ufffd" if 0xD800 <= ord(char) <= 0xDFFF else char for char in text)
+    return text.replace("\x00", "\ufffd")
+
+
+class RequestLog:
+    """Queue rows from request handlers; a per-process thread writes them."""
+
+    def __init__(self, url: str, batch_size: int = 500, flush_interval: float = 0.2,
+                 max_pending: int = 50_000, retry_interval: float = 1.0):
+        self.url = url
+        self.batch_size = batch_size
+        self.flush_interval = flush_interval
+        self.max_pending = max_pending
+        self.retry_interval = retry_interval
+        self.counters = SharedCounters()
+        self._pid = None
+        self._start_lock = threading.Lock()
+        self._engine_pid = None
+        self._engine = None
+        self._schema_ready = False
+        self.healthy = True
+
+    # -- producer side (request handlers) ------------------------------------
+
+    def record(self, kind: str, title: str, description: str, n_results: int, model_version: str,
+               latency_ms: float, result_indexes: list[int], talk_index: int | None = None) -> None:
+        row = {
+            "created_at": datetime.now(timezone.utc),
+            "kind": kind,
+            "title": storable(title),
+            "description": storable(description),
+            "talk_index": talk_index,
+            "n_results": n_results,
+            "model_version": model_version,
+            "latency_ms": latency_ms,
+            "result_indexes": json.dumps(result_indexes),
+        }
+        self._ensure_writer()
+        self._queue.put(row)
+        self.counters.add("queued")
+
+    def close(self, timeout: float = 15.0) -> None:
+        """Write what is queued and stop the writer (idempotent)."""
+        if self._pid != os.getpid():
+            return
+        self._queue.put(_STOP)
+        self._thread.join(timeout)
+        self._pid = None
+
+    # -- writer thread -------------------------------------------------------
+
+    def _ensure_writer(self) -> None:
+        # Threads don't survive fork: each gunicorn worker starts its own.
+        if self._pid == os.getpid():
+            return
+        with self._start_lock:
+            if self._pid == os.getpid():
+                return
+            self._queue = queue.SimpleQueue()
+            self._thread = threading.Thread(target=self._write_forever, name="request-log", daemon=True)
+            self._thread.start()
+            self._pid = os.getpid()
+            atexit.register(self.close)
+
+    def _write_forever(self) -> None:
+        pending: list[dict] = []
+        next_attempt = 0.0
+        stopping = False
+        while not stopping:
+            try:
+                item = self._queue.get(timeout=self.flush_interval)
+            except queue.Empty:
+                item = None
+            while item is not None:
+                if item is _STOP:
+                    stopping = True
+                    break
+                pending.append(item)
+                if len(pending) >= self.batch_size:
+                    break
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    item = None
+            if len(pending) > self.max_pending:
+                overflow = len(pending) - self.max_pending
+                del pending[:overflow]
+                self.counters.add("dropped_rows", overflow)
+                log.error("request log: database unavailable too long; dropped %d oldest rows", overflow)
+            if pending and (stopping or time.monotonic() >= next_attempt):
+                if self._write(pending):
+                    pending = []
+                    next_attempt = 0.0
+                else:
+                    next_attempt = time.monotonic() + self.retry_interval
+        if pending:
+            self.counters.add("dropped_rows", len(pending))
+            log.error("request log: %d rows could not be written before shutdown", len(pending))
+
+    def _write(self, rows: list[dict]) -> bool:
+        """Insert ``rows``; True when done (rows refused by the database are counted and dropped)."""
+        try:
+            with self.engine().begin() as connection:
+                self._create_schema(connection)
+                connection.execute(prediction_requests.insert(), rows)
+        except DBAPIError as error:
+            if error.connection_invalidated or isinstance(error, (sa.exc.OperationalError, sa.exc.InterfaceError)):
+                return self._failed(len(rows), error)
+            return self._write_one_by_one(rows)
+        except SQLAlchemyError as error:
+            return self._failed(len(rows), error)
+        self.counters.add("written", len(rows))
+        if not self.healthy:
+            log.warning("request log: database is back; writing again")
+        self.healthy = True
+        return True
+
+    def _write_one_by_one(self, rows: list[dict]) -> bool:
+        # One bad row must not keep the batch out forever: find and drop it.
+        for row in rows:
+            try:
+                with self.engine().begin() as connection:
+                    connection.execute(prediction_requests.insert(), [row])
+                self.counters.add("written")
+            except (sa.exc.OperationalError, sa.exc.InterfaceError) as error:
+                return self._failed(len(rows), error)
+            except SQLAlchemyError as error:
+                self.counters.add("rejected_rows")
+                log.error("request log: row refused by the database (%s)", error.__class__.__name__)
+        return True
+
+    def _failed(self, n_rows: int, error: Exception) -> bool:
+        self.counters.add("failed_writes")
+        self._schema_ready = False  # the database may come back empty (a new SQLite file)
+        if self.healthy:
+            log.error("request log: can't write %d rows (%s); answers go on, retrying",
+                      n_rows, str(error).splitlines()[0][:200])
+        self.healthy = False
+        return False
+
+    # -- database ------------------------------------------------------------
+
+    def engine(self) -> sa.Engine:
+        if self._engine_pid != os.getpid():  # never share connections across fork
+            self._engine = create_engine(self.url)
+            self._engine_pid = os.getpid()
+            self._schema_ready = False
+        return self._engine
+
+    def _create_schema(self, connection) -> None:
+        if not self._schema_ready:
+            metadata.create_all(connection, checkfirst=True)
+            self._schema_ready = True
+
+    def stats(self, window: int = 10_000) -> dict:
+        """Request counts and latency percentiles (of the last ``window`` requests)."""
+        answer: dict = {"request_log": self.counters.snapshot()}
+        try:
+            with self.engine().connect() as connection:
+                self._create_schema(connection)
+                connection.commit()
+                table = prediction_requests
+                by_kind = dict(connection.execute(
+                    sa.select(table.c.kind, sa.func.count()).group_by(table.c.kind)).all())
+                first, last = connection.execute(
+                    sa.select(sa.func.min(table.c.created_at), sa.func.max(table.c.created_at))).one()
+                latencies = connection.execute(
+                    sa.select(table.c.latency_ms).order_by(table.c.id.desc()).limit(window)).scalars().all()
+        except SQLAlchemyError as error:
+            answer["database"] = f"unavailable: {str(error).splitlines()[0][:200]}"
+            return answer
+        answer["database"] = "ok"
+        answer["requests"] = {"total": sum(by_kind.values()), **by_kind}
+        answer["first_request_at"] = _iso(first)
+        answer["last_request_at"] = _iso(last)
+        if latencies:
+            p50, p90, p99 = np.percentile(np.asarray(latencies), [50, 90, 99])
+            answer["latency_ms"] = {"window": len(latencies), "p50": round(float(p50), 3),
+                                    "p90": round(float(p90), 3), "p99": round(float(p99), 3),
+                                    "max": round(float(max(latencies)), 3)}
+        return answer
+
+
+def create_engine(url: str) -> sa.Engine:
+    if url.startswith("sqlite"):
+        database = sa.engine.make_url(url).database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"timeout": 10})
+
+        @sa.event.listens_for(engine, "connect")
+        def _concurrent_writers(connection, _record):
+            # WAL lets the workers' writer threads and /stats readers overlap.
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+
+        return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return sa.create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 3})
+
+
+def _iso(value) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.isoformat().replace("+00:00", "Z")

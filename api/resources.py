@@ -1,0 +1,121 @@
+"""The API's resources: /predict, /talks/<index>[/related], /version, /health, /stats."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from flask import current_app, request
+from flask_restful import Resource
+from marshmallow import ValidationError
+
+from .errors import ApiError
+from .schemas import PredictRequest, RelatedQuery, error_message
+
+_predict_request = PredictRequest()
+_related_query = RelatedQuery()
+
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def services():
+    return current_app.extensions["palestras"]
+
+
+def request_fields() -> dict:
+    """The request's fields, from a JSON object or a form body."""
+    mimetype = request.mimetype
+    if mimetype == "application/json" or mimetype.endswith("+json"):
+        body = request.get_data(cache=True)  # raises 413 past the limit
+        try:
+            data = json.loads(body.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise ApiError(400, "body is not UTF-8 text; send the JSON encoded as UTF-8")
+        except ValueError as error:
+            raise ApiError(400, f"body is not valid JSON ({error})")
+        if not isinstance(data, dict):
+            raise ApiError(400, 'body must be a JSON object, e.g. {"title": "...", "description": "..."}')
+        return data
+    if mimetype in FORM_TYPES:
+        return {key: values[0] if len(values) == 1 else values for key, values in request.form.lists()}
+    raise ApiError(
+        415,
+        "send the fields as JSON (Content-Type: application/json) "
+        "or as a form (application/x-www-form-urlencoded)",
+    )
+
+
+def validated(schema, data: dict) -> dict:
+    try:
+        return schema.load(data)
+    except ValidationError as error:
+        raise ApiError(400, error_message(error))
+
+
+class Predict(Resource):
+    def post(self):
+        """The talks most related to a title and description."""
+        query = validated(_predict_request, request_fields())
+        model = services().model_holder.model
+        started = time.perf_counter()
+        answer = model.predict(query, query["n_results"])
+        latency_ms = (time.perf_counter() - started) * 1000
+        services().request_log.record(
+            "predict", query["title"], query["description"], query["n_results"], answer["version"],
+            latency_ms, [p["index"] for p in answer["predictions"]],
+        )
+        return answer
+
+
+def _talk_index(model, index: int) -> int:
+    if index >= len(model):
+        raise ApiError(404, f"no talk {index}: the corpus has talks 0 to {len(model) - 1}")
+    return index
+
+
+class Talk(Resource):
+    def get(self, index: int):
+        """A talk of the model's corpus."""
+        model = services().model_holder.model
+        return model.talk(_talk_index(model, index))
+
+
+class RelatedTalks(Resource):
+    def get(self, index: int):
+        """The talks most related to a talk of the corpus, itself excluded."""
+        query = validated(_related_query, {key: value for key, value in request.args.items()})
+        model = services().model_holder.model
+        _talk_index(model, index)
+        started = time.perf_counter()
+        answer = model.related(index, query["n_results"])
+        latency_ms = (time.perf_counter() - started) * 1000
+        talk = model.talk(index)
+        services().request_log.record(
+            "related", talk["title"], talk["description"], query["n_results"], answer["version"],
+            latency_ms, [p["index"] for p in answer["predictions"]], talk_index=index,
+        )
+        return answer
+
+
+class Version(Resource):
+    def get(self):
+        """Which model answers, with its artifact's metadata."""
+        model = services().model_holder.model
+        return {"model_version": model.version, **model.metadata}
+
+
+class Health(Resource):
+    def get(self):
+        """200 once the model is loaded (the app doesn't start without one)."""
+        model = services().model_holder.model
+        return {
+            "status": "ok",
+            "model_version": model.version,
+            "request_log": "ok" if services().request_log.healthy else "failing (answers go on)",
+        }
+
+
+class Stats(Resource):
+    def get(self):
+        """Request counts and latency percentiles from the request log."""
+        return services().request_log.stats()

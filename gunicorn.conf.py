@@ -1,0 +1,54 @@
+"""gunicorn settings for the palestras API (``gunicorn -c gunicorn.conf.py``).
+
+Environment: ``BIND`` (default 127.0.0.1:5000), ``WORKERS`` (default one per
+core), ``PIDFILE`` (default instance/gunicorn.pid, used by ``make reload``).
+"""
+
+import gc
+import logging
+import os
+
+wsgi_app = "wsgi:app"
+bind = os.environ.get("BIND", "127.0.0.1:5000")
+workers = int(os.environ.get("WORKERS", os.cpu_count() or 1))
+worker_class = "sync"
+timeout = 30
+graceful_timeout = 30
+pidfile = os.environ.get("PIDFILE", "instance/gunicorn.pid")
+accesslog = "-"
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info")
+# gunicorn's control socket is one per user by default: two services (or the
+# tests' servers) would fight over it, and nothing here uses it.
+control_socket_disable = True
+
+# The app's own messages (model reloads, request-log failures) beside gunicorn's.
+logging.basicConfig(level=logging.INFO, format="[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s")
+
+# The master loads the model once and the workers are forked from it, so they
+# share its memory (copy-on-write). A preloaded app is not re-imported on
+# SIGHUP: on_reload below swaps the model in the master before gunicorn forks
+# the new workers, and refuses a model that fails verification.
+preload_app = True
+
+os.makedirs(os.path.dirname(pidfile) or ".", exist_ok=True)
+
+
+def _services(server):
+    return server.app.wsgi().extensions["palestras"]
+
+
+def on_reload(server):
+    logging.getLogger("gunicorn.error").info("SIGHUP: reloading the model")
+    _services(server).model_holder.reload()
+
+
+def pre_fork(server, worker):
+    # Objects alive now are never collected: keeps the GC from touching (and so
+    # copying) the shared model pages in every worker.
+    gc.freeze()
+
+
+def worker_exit(server, worker):
+    # Graceful stop (SIGTERM, or an old worker after SIGHUP): write what's queued.
+    _services(server).request_log.close()

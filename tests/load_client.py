@@ -1,0 +1,63 @@
+"""A load generator in its own process: POST /predict in a loop, count outcomes.
+
+    python tests/load_client.py URL SECONDS [CONCURRENCY]
+
+Prints one JSON line: {"sent": N, "ok": N, "failed": N, "statuses": {...},
+"errors": [...first few...], "versions": {...}}. Bounded in time; loopback only.
+"""
+
+import json
+import sys
+import threading
+import time
+from collections import Counter
+
+import requests
+
+QUERIES = [
+    {"title": "Deploy de modelos de machine learning", "description": "API REST com Flask", "n_results": 5},
+    {"title": "Kubernetes em produção", "description": "containers e observabilidade", "n_results": 3},
+    {"title": "Testes automatizados", "description": "pytest, TDD e integração contínua", "n_results": 10},
+]
+
+
+def main() -> None:
+    url, seconds = sys.argv[1], float(sys.argv[2])
+    concurrency = int(sys.argv[3]) if len(sys.argv) > 3 else 4
+    if not url.startswith(("http://127.", "http://localhost")):
+        sys.exit("load_client only targets loopback")
+    deadline = time.monotonic() + seconds
+    statuses, versions, errors = Counter(), Counter(), []
+    lock = threading.Lock()
+
+    def worker(number: int) -> None:
+        session = requests.Session()
+        sent = 0
+        while time.monotonic() < deadline:
+            query = QUERIES[(number + sent) % len(QUERIES)]
+            sent += 1
+            try:
+                response = session.post(url + "/predict", json=query, timeout=10)
+                key, version = str(response.status_code), response.json().get("version")
+            except (requests.RequestException, ValueError) as error:
+                key, version = "error", None
+                with lock:
+                    if len(errors) < 5:
+                        errors.append(repr(error))
+            with lock:
+                statuses[key] += 1
+                if version:
+                    versions[version] += 1
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    sent = sum(statuses.values())
+    print(json.dumps({"sent": sent, "ok": statuses["200"], "failed": sent - statuses["200"],
+                      "statuses": statuses, "errors": errors, "versions": versions}))
+
+
+if __name__ == "__main__":
+    main()

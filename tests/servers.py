@@ -1,0 +1,113 @@
+"""Start real servers for tests and benchmarks: gunicorn on a free loopback port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import requests
+
+REPO = Path(__file__).resolve().parents[1]
+GUNICORN = Path(sys.executable).with_name("gunicorn")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Gunicorn:
+    """A gunicorn process serving the API, and how to reach and signal it."""
+
+    def __init__(self, process: subprocess.Popen, url: str, pidfile: Path, log_path: Path):
+        self.process, self.url, self.pidfile, self.log_path = process, url, pidfile, log_path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def signal(self, number: int) -> None:
+        os.kill(self.process.pid, number)
+
+    def worker_pids(self) -> list[int]:
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        return [int(pid) for pid in children.read_text().split()] if children.exists() else []
+
+    def wait_healthy(self, timeout: float = 20.0) -> float:
+        """Seconds until /health answers 200; raises with the log if it never does."""
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited with {self.process.returncode}:\n{self.log()}")
+            try:
+                if requests.get(self.url + "/health", timeout=1).status_code == 200:
+                    return time.monotonic() - started
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"gunicorn not healthy after {timeout} s:\n{self.log()}")
+
+    def stop(self, timeout: float = 30.0) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+
+def launch_gunicorn(model_path: Path, workdir: Path, database_url: str | None = None,
+                    workers: int = 2, extra_env: dict | None = None, access_log: bool = True) -> Gunicorn:
+    """Start gunicorn with the repo's gunicorn.conf.py; doesn't wait for it."""
+    port = free_port()
+    pidfile = workdir / "gunicorn.pid"
+    log_path = workdir / f"gunicorn-{port}.log"
+    env = {
+        **os.environ,
+        "MODEL_PATH": str(model_path),
+        "BIND": f"127.0.0.1:{port}",
+        "WORKERS": str(workers),
+        "PIDFILE": str(pidfile),
+        "DATABASE_URL": database_url or f"sqlite:///{workdir / 'requests.db'}",
+        **(extra_env or {}),
+    }
+    command = [str(GUNICORN), "-c", str(REPO / "gunicorn.conf.py")]
+    if not access_log:
+        command += ["--access-logfile", "/dev/null"]
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log_file, stderr=subprocess.STDOUT)
+    return Gunicorn(process, f"http://127.0.0.1:{port}", pidfile, log_path)
+
+
+@contextmanager
+def running_gunicorn(model_path: Path, workdir: Path, **options):
+    server = launch_gunicorn(model_path, workdir, **options)
+    try:
+        server.wait_healthy()
+        yield server
+    finally:
+        server.stop()
+
+
+@contextmanager
+def load(url: str, seconds: float, concurrency: int = 4):
+    """Run tests/load_client.py against ``url`` in another process; yields a dict
+    filled with its counts when the block ends (waiting for it to finish)."""
+    process = subprocess.Popen([sys.executable, str(REPO / "tests" / "load_client.py"), url, str(seconds),
+                                str(concurrency)], stdout=subprocess.PIPE, text=True)
+    result: dict = {}
+    try:
+        yield result
+    finally:
+        output, _ = process.communicate(timeout=seconds + 60)
+        import json
+
+        result.update(json.loads(output))
