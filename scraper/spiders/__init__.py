@@ -1,0 +1,1 @@
+"""Spiders of the scraper project (Scrapy discovers them through SPIDER_MODULES)."""
