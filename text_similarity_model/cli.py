@@ -2,6 +2,8 @@
 
     text_similarity_model train DATA.csv MODEL.pkl [--version V]
     text_similarity_model predict MODEL.pkl --title T --description D [-n 5]
+    text_similarity_model evaluate DATA.csv [--k 5] [--split-year Y] [--json]
+    text_similarity_model tune DATA.csv [--n-iter 60] [--param NAME=V1,V2 ...] [--json]
 
 Errors a user can cause print one line naming the input and exit with 2.
 """
@@ -51,6 +53,39 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--description", default="", help="the query talk's description")
     predict.add_argument("-n", "--n-results", type=int, default=3, help="how many talks (default 3)")
     predict.set_defaults(command=_predict)
+
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="measure the related talks (P@k, MRR, nDCG@k by track) of the baseline and default configurations",
+        description="Each talk's title and description is a query; a talk in the answer is relevant when it has "
+        "the query's trilha. Leave-one-out by default: every talk against all the others.",
+    )
+    evaluate.add_argument("data", metavar="DATA.csv", help="talks CSV with title, description and trilha columns")
+    evaluate.add_argument("--k", type=int, default=5, help="cut-off of precision@k and nDCG@k (default 5)")
+    evaluate.add_argument("--split-year", type=int, metavar="Y",
+                          help="queries: the talks of year Y; corpus: the talks before Y")
+    evaluate.add_argument("--tracks", type=int, metavar="N", help="show only the N worst tracks (default all)")
+    evaluate.add_argument("--json", action="store_true", help="print the results as JSON")
+    evaluate.set_defaults(command=_evaluate)
+
+    tune = commands.add_parser(
+        "tune",
+        help="search pipeline parameters by cross-validation and print the ranked configurations",
+        description="Folds of talks are queries against a pipeline fitted on the other folds; configurations "
+        "are ranked by mean precision@k. Without --param, RandomizedSearchCV draws --n-iter configurations "
+        "of the search space; with --param, GridSearchCV tries every combination of the given values.",
+    )
+    tune.add_argument("data", metavar="DATA.csv", help="talks CSV with title, description and trilha columns")
+    tune.add_argument("--param", action="append", default=[], metavar="NAME=V1,V2",
+                      help="a grid parameter and its values, e.g. tfidf__min_df=1,2 (repeatable)")
+    tune.add_argument("--n-iter", type=int, default=60, help="configurations drawn without --param (default 60)")
+    tune.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
+    tune.add_argument("--k", type=int, default=5, help="cut-off of precision@k and nDCG@k (default 5)")
+    tune.add_argument("--n-jobs", type=int, default=2, help="parallel fits (default 2)")
+    tune.add_argument("--seed", type=int, default=0, help="seed of the folds and of the draws (default 0)")
+    tune.add_argument("--top", type=int, metavar="N", help="show only the N best configurations (default all)")
+    tune.add_argument("--json", action="store_true", help="print the results as JSON")
+    tune.set_defaults(command=_tune)
     return parser
 
 
@@ -86,6 +121,68 @@ def _predict(arguments) -> int:
     json.dump(answer, sys.stdout, ensure_ascii=False, indent=2)
     print()
     return 0
+
+
+def _evaluate(arguments) -> int:
+    from .data import read_talks_csv
+    from .evaluation import evaluate_configurations, report_json, report_lines
+
+    _check_k(arguments.k)
+    if arguments.tracks is not None:
+        _check_positive("--tracks", arguments.tracks)
+    talks, _ = read_talks_csv(arguments.data)
+    evaluations = evaluate_configurations(talks, k=arguments.k, split_year_at=arguments.split_year)
+    if arguments.json:
+        json.dump(report_json(evaluations), sys.stdout, ensure_ascii=False, indent=2)
+        print()
+    else:
+        print("\n".join(report_lines(evaluations, f" of {arguments.data}", arguments.tracks)))
+    return 0
+
+
+def _tune(arguments) -> int:
+    from .data import read_talks_csv
+    from .tuning import check_params, parse_grid, tune
+
+    _check_k(arguments.k)
+    for option in ("--n-iter", "--n-jobs", "--top"):
+        value = getattr(arguments, option[2:].replace("-", "_"))
+        if value is not None:
+            _check_positive(option, value)
+    if arguments.folds < 2:
+        raise PalestrasError(f"--folds must be at least 2, got {arguments.folds}")
+    try:
+        grid = parse_grid(arguments.param) if arguments.param else None
+        if grid is not None:
+            check_params(grid)
+    except ValueError as error:
+        raise PalestrasError(str(error)) from error
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    talks, _ = read_talks_csv(arguments.data)
+    try:
+        result = tune(talks, grid=grid, n_iter=arguments.n_iter, n_splits=arguments.folds, k=arguments.k,
+                      n_jobs=arguments.n_jobs, random_state=arguments.seed)
+    except InvalidParameterError as error:  # e.g. tfidf__min_df=-1: scikit-learn names the allowed values
+        raise PalestrasError(f"--param: {error}") from error
+    if arguments.json:
+        json.dump(result.to_json(arguments.top), sys.stdout, ensure_ascii=False, indent=2)
+        print()
+    else:
+        print("\n".join(result.lines(arguments.top)))
+    return 0
+
+
+def _check_k(k: int) -> None:
+    from .metrics import RANKING_DEPTH
+
+    if not 1 <= k <= RANKING_DEPTH:
+        raise PalestrasError(f"--k must be between 1 and {RANKING_DEPTH} (the depth of the rankings), got {k}")
+
+
+def _check_positive(option: str, value: int) -> None:
+    if value < 1:
+        raise PalestrasError(f"{option} must be at least 1, got {value}")
 
 
 if __name__ == "__main__":  # pragma: no cover

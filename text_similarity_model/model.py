@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Mapping
+from typing import Iterable, Mapping
 
 import dill
 import numpy as np
@@ -17,7 +17,14 @@ import pandas as pd
 from . import artifact
 from .data import TALK_COLUMNS, CleaningReport, clean_talks
 from .errors import IncompatibleModelError, ModelFileError
-from .pipeline import DEFAULT_PARAMS, build_pipeline
+from .pipeline import DEFAULT_PARAMS, build_pipeline, configuration_name
+
+#: Corpus columns predictions can be filtered by (``Model.facets()`` lists their values).
+FILTER_COLUMNS = ("ano", "cidade", "trilha")
+#: ``{"ano": [2018], "cidade": ["saopaulo"]}``: per column, the values to keep.
+Filters = Mapping[str, Iterable]
+#: How many shared terms explain each prediction's score.
+N_TERMS = 5
 
 
 @dataclass
@@ -81,6 +88,7 @@ class Model:
             "vocabulary_size": vocabulary_size,
             "data_sha256": data_sha256,
             "dropped": {"empty": cleaning.n_empty, "duplicates": cleaning.n_duplicates},
+            "configuration": configuration_name(self.pipeline_params),
             "pipeline_params": _json_safe({**DEFAULT_PARAMS, **self.pipeline_params}),
             "libraries": artifact.library_versions(),
         }
@@ -95,31 +103,65 @@ class Model:
     def columns(self) -> list[str]:
         return list(self._columns)
 
-    def predict(self, query: Mapping[str, str], n_results: int = 3) -> dict:
+    def predict(self, query: Mapping[str, str], n_results: int = 3, filters: Filters | None = None) -> dict:
         """The talks most related to ``query`` (``{"title": ..., "description": ...}``).
 
         Returns ``{"predictions": [...], "version": ...}``: at most
         ``n_results`` talks, each with its fields plus ``score`` (cosine
-        similarity in (0, 1]) and ``index`` (its row in the corpus), by
-        decreasing score. Talks with score 0 share nothing with the query and
-        are left out.
+        similarity in (0, 1]), ``index`` (its row in the corpus) and
+        ``terms`` (why it matched: see :meth:`_shared_terms`), by decreasing
+        score. Talks with score 0 share nothing with the query and are left out.
+
+        ``filters`` (e.g. ``{"ano": [2018], "cidade": ["saopaulo"]}``) keeps
+        only the talks whose value of each named column is one of those given,
+        before the best ``n_results`` are taken; an empty list or ``None``
+        doesn't filter that column, a value no talk has matches nothing.
         """
         self._check_trained()
         title, description = _query_text(query)
         n_results = _check_n_results(n_results)
-        vectors = self.pipeline[:-1].transform([(title, description)])
-        indices, scores = self.pipeline[-1].top_k(vectors, n_results)[0]
-        return self._answer(indices, scores)
+        mask = self._filter_mask(filters)
+        vectors = self.pipeline[:-1].transform([(title, description)]).tocsr()
+        cosine = self.pipeline[-1]
+        if mask is None:
+            indices, scores = cosine.top_k(vectors, n_results)[0]
+        else:
+            indices, scores = _top_k(cosine.predict(vectors)[0], n_results, mask)
+        weights = vectors.data / (np.linalg.norm(vectors.data) or 1.0)  # L2-normalised, as the scores
+        return self._answer(indices, scores, (vectors.indices, weights))
 
-    def related(self, index: int, n_results: int = 3) -> dict:
-        """The talks most related to corpus talk ``index``, itself excluded."""
+    def related(self, index: int, n_results: int = 3, filters: Filters | None = None) -> dict:
+        """The talks most related to corpus talk ``index``, itself excluded;
+        ``filters`` as for :meth:`predict`."""
         self._check_trained()
         index = self._check_index(index)
         n_results = _check_n_results(n_results)
+        mask = self._filter_mask(filters)
         cosine = self.pipeline[-1]
-        indices, scores = cosine.top_k(cosine.corpus_[index], n_results + 1)[0]
-        keep = indices != index
-        return self._answer(indices[keep][:n_results], scores[keep][:n_results])
+        talk_vector = cosine.corpus_[index]
+        if mask is None:
+            indices, scores = cosine.top_k(talk_vector, n_results + 1)[0]
+            keep = indices != index
+            indices, scores = indices[keep][:n_results], scores[keep][:n_results]
+        else:
+            mask[index] = False
+            indices, scores = _top_k(cosine.predict(talk_vector)[0], n_results, mask)
+        return self._answer(indices, scores, (talk_vector.indices, talk_vector.data))
+
+    def facets(self) -> dict[str, list]:
+        """The values predictions can be filtered by, per filter column:
+        ``{"ano": [2016, 2017], "cidade": ["portoalegre", ...], "trilha": [...]}``,
+        sorted, without the unknown ones (year 0, empty text). A column the
+        corpus doesn't have gets an empty list."""
+        self._check_trained()
+        facets = self.__dict__.get("_facets_cache")
+        if facets is None:
+            facets = {}
+            for column in FILTER_COLUMNS:
+                values = np.unique(self._columns[column]) if column in self._columns else []
+                facets[column] = [_plain(value) for value in values if value not in (0, "")]
+            self.__dict__["_facets_cache"] = facets
+        return facets
 
     def talk(self, index: int) -> dict:
         """Corpus talk ``index`` with its fields and ``index``."""
@@ -129,14 +171,74 @@ class Model:
         talk["index"] = index
         return talk
 
-    def _answer(self, indices: np.ndarray, scores: np.ndarray) -> dict:
+    def _answer(self, indices: np.ndarray, scores: np.ndarray, query: tuple[np.ndarray, np.ndarray]) -> dict:
+        query_weights = np.zeros(self.pipeline[-1].n_features_in_)
+        query_weights[query[0]] = query[1] * self._lexical_share()
         predictions = []
         for index, score in zip(indices.tolist(), scores.tolist()):
             prediction = self._talk_fields(index)
             prediction["score"] = score
             prediction["index"] = index
+            prediction["terms"] = self._shared_terms(query_weights, index)
             predictions.append(prediction)
         return {"predictions": predictions, "version": self.version}
+
+    def _shared_terms(self, query_weights: np.ndarray, index: int) -> list[dict]:
+        """Why talk ``index`` matched: the ``N_TERMS`` terms it shares with the
+        query that add most to its score, ``[{"term": "flask", "weight": 0.12}, ...]``.
+
+        A term's weight is its share of the score: ``q[t] * d[t]`` (both
+        vectors L2-normalised) times :meth:`_lexical_share`. The weights of all
+        shared terms add up to the TF-IDF part of the score, which is the whole
+        score unless the estimator blends in a latent similarity.
+        ``query_weights`` is the normalised query times that share, dense over
+        the vocabulary.
+        """
+        corpus = self.pipeline[-1].corpus_
+        start, end = corpus.indptr[index], corpus.indptr[index + 1]
+        terms = corpus.indices[start:end]
+        contributions = query_weights[terms] * corpus.data[start:end]
+        shared = np.flatnonzero(contributions)
+        # Ties by term (the vocabulary is alphabetical): a row's terms are in no set order.
+        best = shared[np.lexsort((terms[shared], -contributions[shared]))[:N_TERMS]]
+        names = self._term_names()
+        return [{"term": names[term], "weight": weight}
+                for term, weight in zip(terms[best].tolist(), contributions[best].tolist())]
+
+    def _lexical_share(self) -> float:
+        """How much of a score the TF-IDF cosine makes: 1, or ``1 - latent_weight``
+        when the estimator blends in a latent (LSA) similarity."""
+        cosine = self.pipeline[-1]
+        if getattr(cosine, "latent_corpus_", None) is None:
+            return 1.0
+        return 1.0 - cosine.latent_weight
+
+    def _term_names(self) -> list[str]:
+        """The TF-IDF vocabulary by column, built on first use and never pickled."""
+        names = self.__dict__.get("_term_names_cache")
+        if names is None:
+            names = self.pipeline.named_steps["tfidf"].get_feature_names_out().tolist()
+            self.__dict__["_term_names_cache"] = names
+        return names
+
+    def _filter_mask(self, filters: Filters | None) -> np.ndarray | None:
+        """Boolean mask over the corpus of the talks ``filters`` keeps; None when it keeps all."""
+        if not filters:
+            return None
+        unknown = set(filters) - set(FILTER_COLUMNS)
+        if unknown:
+            raise ValueError(f"can't filter by {sorted(unknown)}; filters are {', '.join(FILTER_COLUMNS)}")
+        mask = None
+        for column, values in filters.items():
+            values = [] if values is None else [values] if np.ndim(values) == 0 else list(values)
+            if not values:
+                continue
+            if column in self._columns:
+                matches = np.isin(self._columns[column], values)
+            else:
+                matches = np.zeros(len(self), dtype=bool)
+            mask = matches if mask is None else mask & matches
+        return mask
 
     def _talk_fields(self, index: int) -> dict:
         return {column: _plain(values[index]) for column, values in self._columns.items()}
@@ -153,6 +255,10 @@ class Model:
         return int(index)
 
     # -- files --------------------------------------------------------------
+
+    def __getstate__(self):
+        # Caches (``*_cache``) are cheap to rebuild on first use: kept out of the model file.
+        return {key: value for key, value in self.__dict__.items() if not key.endswith("_cache")}
 
     def serialize(self, path: str | Path, signing_key: bytes | None = None) -> dict:
         """Write the model to ``path`` (and its manifest ``path.json``) atomically.
@@ -199,6 +305,20 @@ def _query_text(query) -> tuple[str, str]:
     return parts[0], parts[1]
 
 
+def _top_k(scores: np.ndarray, k: int, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` best talks among those ``mask`` keeps, of the dense similarity
+    row ``scores``: ``(indices, scores)`` by decreasing score, ties by
+    increasing index, scores > 0 only (as ``CosineSimilaritiesEstimator.top_k``)."""
+    indices = np.flatnonzero(mask & (scores > 0))
+    candidates = scores[indices]
+    if k < len(candidates):
+        kth_best = np.partition(candidates, len(candidates) - k)[len(candidates) - k]
+        keep = candidates >= kth_best
+        indices, candidates = indices[keep], candidates[keep]
+    order = np.lexsort((indices, -candidates))[:k]
+    return indices[order], candidates[order]
+
+
 def _check_n_results(n_results) -> int:
     if isinstance(n_results, bool) or not isinstance(n_results, (int, np.integer)) or n_results < 1:
         raise ValueError(f"n_results must be a positive integer, got {n_results!r}")
@@ -214,4 +334,4 @@ def _json_safe(params: dict) -> dict:
     return json.loads(json.dumps(params, default=repr))
 
 
-__all__ = ["Model", "TrainingReport", "TALK_COLUMNS"]
+__all__ = ["FILTER_COLUMNS", "Model", "TrainingReport", "TALK_COLUMNS"]

@@ -7,9 +7,57 @@ from sklearn.pipeline import Pipeline
 
 from .transformers import CosineSimilaritiesEstimator, LemmatizationTransformer, passthrough
 
-#: Parameters of the defaults, in ``Pipeline.set_params`` form. Kept in one
-#: place so the artifact's metadata can record what a model was built with.
-DEFAULT_PARAMS: dict = {}
+#: Name of the configuration ``DEFAULT_PARAMS`` holds, recorded in each
+#: model's metadata (``"configuration"``) beside the parameters themselves.
+DEFAULT_CONFIGURATION = "tuned-2026-11"
+
+#: Parameters of the defaults, in ``Pipeline.set_params`` form: the
+#: configuration chosen with ``text_similarity_model tune`` on the real corpus
+#: (README, "Quality"): the title's lemmas count 3 times, and the TF-IDF
+#: cosine is blended half and half with a 100-dimension latent-semantic (LSA)
+#: cosine on each query's 200 best matches. Kept in one place so the
+#: artifact's metadata records what a model was built with.
+DEFAULT_PARAMS: dict = {
+    "lemmas__title_weight": 3,
+    "cosine__latent_components": 100,
+    "cosine__latent_weight": 0.5,
+}
+
+#: The original design (TDC Recife 2019): spaCy lemmas joined into a string,
+#: ``TfidfVectorizer()`` with all its defaults (which tokenizes again with its
+#: ``token_pattern``, dropping one-character tokens, and lowercases), cosine.
+#: It sets every key of ``DEFAULT_PARAMS`` too, so it never inherits a tuned value.
+BASELINE_PARAMS: dict = {
+    "lemmas__lemmatize": True,
+    "lemmas__strip_accents": False,
+    "lemmas__title_weight": 1,
+    "lemmas__output": "text",
+    "tfidf__tokenizer": None,
+    "tfidf__preprocessor": None,
+    "tfidf__token_pattern": r"(?u)\b\w\w+\b",
+    "tfidf__lowercase": True,
+    "tfidf__sublinear_tf": False,
+    "tfidf__min_df": 1,
+    "tfidf__max_df": 1.0,
+    "tfidf__ngram_range": (1, 1),
+    "tfidf__norm": "l2",
+    "cosine__latent_components": 0,
+    "cosine__latent_weight": 0.5,
+}
+
+#: Named configurations the evaluation compares.
+CONFIGURATIONS: dict[str, dict] = {"baseline": BASELINE_PARAMS, "default": DEFAULT_PARAMS}
+
+
+def configuration_name(params: dict) -> str:
+    """``DEFAULT_CONFIGURATION`` when ``params`` change nothing of the
+    defaults, ``"baseline"`` for the original design, else ``"custom"``."""
+    effective = {**DEFAULT_PARAMS, **params}
+    if effective == DEFAULT_PARAMS:
+        return DEFAULT_CONFIGURATION
+    if all(effective.get(name) == value for name, value in BASELINE_PARAMS.items()):
+        return "baseline"
+    return "custom"
 
 
 def build_pipeline(**params) -> Pipeline:

@@ -18,9 +18,22 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.preprocessing import normalize
 from sklearn.utils.validation import check_is_fitted
 
+from . import metrics
+from .metrics import RANKING_DEPTH, RankingMetrics
+
 #: Value of ``spacy_model`` meaning "spaCy's blank Portuguese language with
 #: the lookup lemmatizer": works offline, nothing to download.
 BLANK_PORTUGUESE = "blank:pt"
+
+#: Values of ``LemmatizationTransformer(output=...)``.
+OUTPUTS = ("lemmas", "text")
+
+#: The k of ``CosineSimilaritiesEstimator.score``: precision of the 5 best talks.
+SCORE_K = 5
+
+# The latent space is fitted on at most this many talks (a random sample),
+# and the corpus projected on it in chunks of this size: bounded memory.
+_LATENT_FIT_MAX_DOCUMENTS = 100_000
 
 # Documents above this count show a progress bar while lemmatizing (when
 # ``progress=True``): below it the bar would flash by.
@@ -53,6 +66,16 @@ def fold_accents(text: str) -> str:
     """``"aprendizagem de máquina"`` -> ``"aprendizagem de maquina"``."""
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(char for char in decomposed if not unicodedata.combining(char))
+
+
+def without_lone_surrogates(text: str) -> str:
+    """Lone surrogates (valid in a Python str, e.g. from JSON ``"\\ud800"``, but
+    not encodable as UTF-8 and fatal to spaCy's string store) become U+FFFD."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = "".join("\ufffd" if 0xD800 <= ord(char) <= 0xDFFF else char for char in text)
+    return text
 
 
 def _split_document(document) -> tuple[str, str]:
@@ -110,6 +133,11 @@ class LemmatizationTransformer(TransformerMixin, BaseEstimator):
         Documents per batch handed to spaCy.
     progress : bool, default False
         Show a progress bar while lemmatizing large inputs.
+    output : {"lemmas", "text"}, default "lemmas"
+        ``"lemmas"``: each document becomes its list of lemmas (for a
+        vectorizer with a pass-through tokenizer). ``"text"``: the lemmas
+        joined by spaces, for a vectorizer that tokenizes again, as the
+        original design fed ``TfidfVectorizer()``.
 
     Attributes
     ----------
@@ -131,6 +159,7 @@ class LemmatizationTransformer(TransformerMixin, BaseEstimator):
         n_process: int = 1,
         batch_size: int = 256,
         progress: bool = False,
+        output: str = "lemmas",
     ):
         self.spacy_model = spacy_model
         self.lemmatize = lemmatize
@@ -139,6 +168,7 @@ class LemmatizationTransformer(TransformerMixin, BaseEstimator):
         self.n_process = n_process
         self.batch_size = batch_size
         self.progress = progress
+        self.output = output
 
     # -- scikit-learn API -------------------------------------------------
 
@@ -161,7 +191,8 @@ class LemmatizationTransformer(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        list of n_documents lists of str: the kept lemmas, in text order.
+        list of n_documents lists of str: the kept lemmas, in text order
+        (with ``output="text"``: n_documents str, those lemmas joined by spaces).
         """
         check_is_fitted(self)
         documents = _as_documents(X)
@@ -177,9 +208,14 @@ class LemmatizationTransformer(TransformerMixin, BaseEstimator):
     # -- fitting ----------------------------------------------------------
 
     def _fit_transform(self, X) -> list[list[str]]:
+        if self.output not in OUTPUTS:
+            raise ValueError(f"output must be one of {OUTPUTS}, got {self.output!r}")
         documents = _as_documents(X)
         nlp = self._nlp()
-        full_lookup = load_portuguese_lemma_lookup() if self._uses_blank_pipeline() else None
+        full_lookup = None
+        if self._uses_blank_pipeline():
+            # Without lemmatization an empty table maps every form to itself.
+            full_lookup = load_portuguese_lemma_lookup() if self.lemmatize else {}
         texts = [part for doc in documents for part in _split_document(doc)]
         token_lists = self._tokenize_corpus(nlp, texts, full_lookup)
 
@@ -199,7 +235,7 @@ class LemmatizationTransformer(TransformerMixin, BaseEstimator):
 
     def _tokenize_corpus(self, nlp, texts, full_lookup) -> list[list[str]]:
         """Raw (accent-preserving) lemma lists for every text of the corpus."""
-        lowered = (text.lower() for text in texts)
+        lowered = (_prepare(text) for text in texts)
         if full_lookup is not None:
             # Only the tokenizer is needed: lemmas come from the lookup table.
             docs = nlp.tokenizer.pipe(lowered, batch_size=self.batch_size)
@@ -208,7 +244,7 @@ class LemmatizationTransformer(TransformerMixin, BaseEstimator):
             ]
         else:
             docs = nlp.pipe(lowered, batch_size=self.batch_size, n_process=self.n_process)
-            kept = lambda doc: [token.lemma_ for token in doc if _is_content(token)]  # noqa: E731
+            kept = lambda doc: [self._pipeline_lemma(token) for token in doc if _is_content(token)]  # noqa: E731
         if self.progress and len(texts) >= _PROGRESS_MIN_DOCUMENTS:
             from tqdm.auto import tqdm
 
@@ -221,11 +257,11 @@ class LemmatizationTransformer(TransformerMixin, BaseEstimator):
         title, description = _split_document(document)
         return self._combine(lemmatize_text(title), lemmatize_text(description))
 
-    def _combine(self, title_lemmas: list[str], description_lemmas: list[str]) -> list[str]:
+    def _combine(self, title_lemmas: list[str], description_lemmas: list[str]) -> list[str] | str:
         lemmas = title_lemmas * self.title_weight + description_lemmas
         if self.strip_accents:
             lemmas = [fold_accents(lemma) for lemma in lemmas]
-        return lemmas
+        return " ".join(lemmas) if self.output == "text" else lemmas
 
     def _lemmatize_with_lookup(self, text: str) -> list[str]:
         if not text:
@@ -233,14 +269,17 @@ class LemmatizationTransformer(TransformerMixin, BaseEstimator):
         lookup = self.lemma_lookup_
         return [
             lookup.get(token.text, token.text)
-            for token in self._nlp().tokenizer(text.lower())
+            for token in self._nlp().tokenizer(_prepare(text))
             if _is_content(token)
         ]
 
     def _lemmatize_with_pipeline(self, text: str) -> list[str]:
         if not text:
             return []
-        return [token.lemma_ for token in self._nlp()(text.lower()) if _is_content(token)]
+        return [self._pipeline_lemma(token) for token in self._nlp()(_prepare(text)) if _is_content(token)]
+
+    def _pipeline_lemma(self, token) -> str:
+        return token.lemma_ if self.lemmatize else token.text
 
     # -- spaCy ------------------------------------------------------------
 
@@ -263,6 +302,10 @@ class LemmatizationTransformer(TransformerMixin, BaseEstimator):
         return state
 
 
+def _prepare(text: str) -> str:
+    return without_lone_surrogates(text.lower())
+
+
 def _is_content(token) -> bool:
     return not (token.is_stop or token.is_punct or token.like_num or token.is_space)
 
@@ -283,7 +326,28 @@ def _load_spacy(name: str):
 
 
 class CosineSimilaritiesEstimator(BaseEstimator):
-    """Cosine similarity of queries to a fitted corpus of TF-IDF vectors.
+    """Cosine similarity of queries to a fitted corpus of TF-IDF vectors,
+    optionally blended with a latent-semantic (LSA) similarity.
+
+    Parameters
+    ----------
+    latent_components : int, default 0
+        0: the score is the TF-IDF cosine, a purely sparse computation.
+        Otherwise the number of :class:`~sklearn.decomposition.TruncatedSVD`
+        components of a latent-semantic space fitted on the corpus, where
+        talks about the same subject in different words come close.
+    latent_weight : float, default 0.5
+        With ``latent_components``: a re-scored talk's score is
+        ``(1 - latent_weight) * cosine + latent_weight * max(latent cosine, 0)``.
+    latent_candidates : int, default 200
+        With ``latent_components``: how many of a query's best TF-IDF matches
+        are re-scored. The others keep ``(1 - latent_weight) * cosine``, which
+        never beats a re-scored talk, so rankings stay consistent while a
+        query costs ``latent_candidates * latent_components`` operations more
+        whatever the corpus size. Talks sharing no term with the query keep
+        score 0.
+    random_state : int, default 0
+        Seed of the randomized SVD, so a model is reproducible.
 
     Attributes
     ----------
@@ -293,14 +357,44 @@ class CosineSimilaritiesEstimator(BaseEstimator):
         ``corpus_.T`` in CSR: a query only touches the postings of its own
         terms, so its cost grows with their document frequency, not with the
         corpus size.
+    latent_terms_ : ndarray of shape (n_terms, n_components), float16, or None
+        The SVD's components, transposed: a TF-IDF vector times
+        ``latent_terms_`` is its latent representation. None without
+        ``latent_components``.
+    latent_corpus_ : ndarray of shape (n_documents, n_components), float16, or None
+        The corpus' latent representations, L2-normalised. Both are kept in
+        half precision (3 significant digits are plenty for one ingredient of
+        a blended score; it halves their share of the model file) and only
+        the rows a query touches are converted to float32.
+    labels_ : ndarray of shape (n_documents,) or None
+        The ``y`` given to :meth:`fit` (e.g. each talk's track), which
+        :meth:`score` uses as relevance: a talk is relevant to a query with
+        the same label.
     """
 
+    def __init__(
+        self,
+        latent_components: int = 0,
+        latent_weight: float = 0.5,
+        latent_candidates: int = 200,
+        random_state: int = 0,
+    ):
+        self.latent_components = latent_components
+        self.latent_weight = latent_weight
+        self.latent_candidates = latent_candidates
+        self.random_state = random_state
+
     def fit(self, X, y=None):
-        """Keep the L2-normalised corpus ``X`` of shape (n_documents, n_terms)."""
+        """Keep the L2-normalised corpus ``X`` of shape (n_documents, n_terms)
+        and, when given, its labels ``y`` of shape (n_documents,)."""
         corpus = normalize(sp.csr_matrix(X, dtype=np.float64), norm="l2", copy=True)
+        if y is not None and len(y) != corpus.shape[0]:
+            raise ValueError(f"y has {len(y)} labels for {corpus.shape[0]} documents")
         self.corpus_ = corpus
         self.inverted_index_ = corpus.T.tocsr()
         self.n_features_in_ = corpus.shape[1]
+        self.labels_ = None if y is None else np.asarray(y, dtype=object)
+        self.latent_terms_, self.latent_corpus_ = self._fit_latent(corpus)
         return self
 
     def predict(self, X) -> np.ndarray:
@@ -334,6 +428,50 @@ class CosineSimilaritiesEstimator(BaseEstimator):
             results.append((indices[order].astype(np.intp), scores[order]))
         return results
 
+    def score(self, X, y) -> float:
+        """Mean precision@5 of the queries ``X`` (labels ``y``) against the
+        fitted corpus: the share of each query's 5 best talks that have its
+        label. The estimator must have been fitted with labels.
+
+        This is what scikit-learn's model selection maximises by default
+        (``GridSearchCV(build_pipeline(), ...)``: the pipeline transforms the
+        test fold's talks and hands them here). Queries whose label no corpus
+        talk has are left out (NaN if that is all of them).
+        """
+        return self.ranking_metrics(X, y, k=SCORE_K).means()[f"precision@{SCORE_K}"]
+
+    def ranking_metrics(self, X, y, k: int = SCORE_K, exclude=None) -> RankingMetrics:
+        """Per-query precision@k, reciprocal rank and nDCG@k (see :mod:`.metrics`).
+
+        Parameters
+        ----------
+        X : query vectors, shape (n_queries, n_terms).
+        y : n_queries labels; a corpus talk is relevant when its label is the query's.
+        exclude : optional n_queries corpus indices, one per query, left out
+            of that query's answer and relevant count: the query itself when
+            the queries are corpus talks (leave-one-out).
+        """
+        check_is_fitted(self)
+        if self.labels_ is None:
+            raise ValueError("the estimator was fitted without labels: fit(X, y) to score against y")
+        if len(y) != X.shape[0]:
+            raise ValueError(f"y has {len(y)} labels for {X.shape[0]} queries")
+        # Compared as strings: labels read from a CSV or given as numbers alike.
+        labels, y = self.labels_.astype(str), np.asarray(y, dtype=object).astype(str)
+        values, counts = np.unique(labels, return_counts=True)
+        label_counts = dict(zip(values.tolist(), counts.tolist()))
+        n_relevant = np.array([label_counts.get(label, 0) for label in y], dtype=np.int64)
+        if exclude is None:
+            rankings = [indices for indices, _ in self.top_k(X, RANKING_DEPTH)]
+        else:
+            exclude = np.asarray(exclude, dtype=np.intp)
+            answers = self.top_k(X, RANKING_DEPTH + 1)
+            rankings = [indices[indices != itself][:RANKING_DEPTH] for (indices, _), itself in zip(answers, exclude)]
+            n_relevant -= labels[exclude] == y
+        return metrics.ranking_metrics(rankings, y, labels, n_relevant, k, RANKING_DEPTH)
+
+    # -- similarities -----------------------------------------------------
+
     def _similarities(self, X) -> sp.csr_matrix:
         queries = normalize(sp.csr_matrix(X, dtype=np.float64), norm="l2", copy=True)
         if queries.shape[1] != self.n_features_in_:
@@ -342,4 +480,54 @@ class CosineSimilaritiesEstimator(BaseEstimator):
             )
         similarities = queries @ self.inverted_index_
         similarities.sum_duplicates()
-        return similarities.tocsr()
+        similarities = similarities.tocsr()
+        if getattr(self, "latent_corpus_", None) is not None:
+            self._blend_latent(queries, similarities)
+        return similarities
+
+    def _fit_latent(self, corpus: sp.csr_matrix):
+        # TruncatedSVD needs fewer components than the smaller side of the matrix.
+        n_components = min(self.latent_components, min(corpus.shape) - 1)
+        if n_components < 1:
+            return None, None
+        from sklearn.decomposition import TruncatedSVD
+
+        # A large corpus' latent space is learned from a sample of its talks:
+        # the randomized SVD's float64 work matrices grow with the rows it sees.
+        rng = np.random.default_rng(self.random_state)
+        rows = np.arange(corpus.shape[0])
+        if len(rows) > _LATENT_FIT_MAX_DOCUMENTS:
+            rows = np.sort(rng.choice(rows, _LATENT_FIT_MAX_DOCUMENTS, replace=False))
+        svd = TruncatedSVD(n_components=n_components, random_state=self.random_state).fit(corpus[rows])
+        # (n_terms, n_components) in C order: a query's projection reads only its terms' rows.
+        components = svd.components_.T
+        latent_corpus = np.empty((corpus.shape[0], n_components), dtype=np.float16)
+        for start in range(0, corpus.shape[0], _LATENT_FIT_MAX_DOCUMENTS):
+            chunk = corpus[start:start + _LATENT_FIT_MAX_DOCUMENTS]
+            latent_corpus[start:start + chunk.shape[0]] = normalize(chunk @ components)
+        return np.ascontiguousarray(components, dtype=np.float16), latent_corpus
+
+    def _blend_latent(self, queries: sp.csr_matrix, similarities: sp.csr_matrix) -> None:
+        """Re-score, in place, each query's ``latent_candidates`` best matches."""
+        weight = self.latent_weight
+        n_candidates = max(int(self.latent_candidates), 1)
+        for row in range(similarities.shape[0]):
+            start, end = similarities.indptr[row], similarities.indptr[row + 1]
+            scores = similarities.data[start:end]  # a view: changed in place
+            if len(scores) > n_candidates:
+                candidates = np.argpartition(-scores, n_candidates - 1)[:n_candidates]
+            else:
+                candidates = np.arange(len(scores))
+            # Plain NumPy on the query's own terms: per-query overheads of
+            # scipy and sklearn.normalize would cost more than the arithmetic.
+            terms = slice(queries.indptr[row], queries.indptr[row + 1])
+            latent_query = queries.data[terms].astype(np.float32) @ self.latent_terms_[queries.indices[terms]].astype(
+                np.float32
+            )
+            norm = np.linalg.norm(latent_query)
+            if norm > 0:
+                latent_query /= norm
+            candidate_vectors = self.latent_corpus_[similarities.indices[start:end][candidates]].astype(np.float32)
+            latent = candidate_vectors @ latent_query
+            scores *= 1.0 - weight
+            scores[candidates] += weight * np.maximum(latent, 0.0)
