@@ -15,11 +15,12 @@ from pathlib import Path
 
 from flask import Flask
 
-from . import errors
+from . import errors, page
 from .errors import JsonApi
 from .model_holder import ModelHolder
 from .request_log import RequestLog
-from .resources import Health, Predict, RelatedTalks, Stats, Talk, Version
+from .openapi import build_spec
+from .resources import Facets, Health, OpenApi, Predict, RelatedTalks, Stats, Talk, Version
 
 REPO = Path(__file__).resolve().parents[1]
 MAX_BODY_BYTES = 64 * 1024
@@ -31,6 +32,7 @@ class Services:
 
     model_holder: ModelHolder
     request_log: RequestLog
+    openapi: dict
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -49,15 +51,19 @@ def create_app(config: dict | None = None) -> Flask:
     app.extensions["palestras"] = Services(
         model_holder=ModelHolder(app.config["MODEL_PATH"]),
         request_log=RequestLog(app.config["DATABASE_URL"]),
+        openapi=build_spec(),
     )
 
     api = JsonApi(app, catch_all_404s=True)
     api.add_resource(Predict, "/predict")
     api.add_resource(Talk, "/talks/<int:index>")
     api.add_resource(RelatedTalks, "/talks/<int:index>/related")
+    api.add_resource(Facets, "/facets")
     api.add_resource(Version, "/version")
     api.add_resource(Health, "/health")
     api.add_resource(Stats, "/stats")
+    api.add_resource(OpenApi, "/openapi.json")
+    app.register_blueprint(page.blueprint)  # GET /: the page for people
     errors.register(app)
 
     @app.after_request

@@ -26,6 +26,8 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
+from text_similarity_model.transformers import without_lone_surrogates
+
 log = logging.getLogger(__name__)
 
 metadata = sa.MetaData()
@@ -70,11 +72,7 @@ def storable(text: str) -> str:
     NUL characters (refused by PostgreSQL) and lone surrogates (not encodable
     as UTF-8) become U+FFFD.
     """
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        text = "".join("\ufffd" if 0xD800 <= ord(char) <= 0xDFFF else char for char in text)
-    return text.replace("\x00", "\ufffd")
+    return without_lone_surrogates(text).replace("\x00", "\ufffd")
 
 
 class RequestLog:
@@ -261,7 +259,9 @@ def create_engine(url: str) -> sa.Engine:
         database = sa.engine.make_url(url).database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(url, connect_args={"timeout": 10})
+        # A connection per batch (no pool): cheap for SQLite, and a file that
+        # is moved or replaced is followed by path, not written behind our back.
+        engine = sa.create_engine(url, connect_args={"timeout": 10}, poolclass=sa.pool.NullPool)
 
         @sa.event.listens_for(engine, "connect")
         def _concurrent_writers(connection, _record):

@@ -1,4 +1,4 @@
-"""The API's resources: /predict, /talks/<index>[/related], /version, /health, /stats."""
+"""The API's resources: /predict, /talks/<index>[/related], /facets, /version, /health, /stats."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import time
 from flask import current_app, request
 from flask_restful import Resource
 from marshmallow import ValidationError
+
+from text_similarity_model.model import FILTER_COLUMNS
 
 from .errors import ApiError
 from .schemas import PredictRequest, RelatedQuery, error_message
@@ -37,12 +39,22 @@ def request_fields() -> dict:
             raise ApiError(400, 'body must be a JSON object, e.g. {"title": "...", "description": "..."}')
         return data
     if mimetype in FORM_TYPES:
-        return {key: values[0] if len(values) == 1 else values for key, values in request.form.lists()}
+        return fields_of(request.form)
     raise ApiError(
         415,
         "send the fields as JSON (Content-Type: application/json) "
         "or as a form (application/x-www-form-urlencoded)",
     )
+
+
+def fields_of(multidict) -> dict:
+    """A form's or query string's fields: a repeated one (``ano=2017&ano=2018``) as a list."""
+    return {key: values[0] if len(values) == 1 else values for key, values in multidict.lists()}
+
+
+def filters_of(query: dict) -> dict:
+    """The filters a validated request asked for, as ``Model.predict`` takes them."""
+    return {column: query[column] for column in FILTER_COLUMNS if query.get(column)}
 
 
 def validated(schema, data: dict) -> dict:
@@ -58,7 +70,7 @@ class Predict(Resource):
         query = validated(_predict_request, request_fields())
         model = services().model_holder.model
         started = time.perf_counter()
-        answer = model.predict(query, query["n_results"])
+        answer = model.predict(query, query["n_results"], filters_of(query))
         latency_ms = (time.perf_counter() - started) * 1000
         services().request_log.record(
             "predict", query["title"], query["description"], query["n_results"], answer["version"],
@@ -83,11 +95,11 @@ class Talk(Resource):
 class RelatedTalks(Resource):
     def get(self, index: int):
         """The talks most related to a talk of the corpus, itself excluded."""
-        query = validated(_related_query, {key: value for key, value in request.args.items()})
+        query = validated(_related_query, fields_of(request.args))
         model = services().model_holder.model
         _talk_index(model, index)
         started = time.perf_counter()
-        answer = model.related(index, query["n_results"])
+        answer = model.related(index, query["n_results"], filters_of(query))
         latency_ms = (time.perf_counter() - started) * 1000
         talk = model.talk(index)
         services().request_log.record(
@@ -95,6 +107,12 @@ class RelatedTalks(Resource):
             latency_ms, [p["index"] for p in answer["predictions"]], talk_index=index,
         )
         return answer
+
+
+class Facets(Resource):
+    def get(self):
+        """The values the filters (ano, cidade, trilha) can take: those of the model's corpus."""
+        return services().model_holder.model.facets()
 
 
 class Version(Resource):
@@ -113,6 +131,12 @@ class Health(Resource):
             "model_version": model.version,
             "request_log": "ok" if services().request_log.healthy else "failing (answers go on)",
         }
+
+
+class OpenApi(Resource):
+    def get(self):
+        """The OpenAPI 3 document of this API."""
+        return services().openapi
 
 
 class Stats(Resource):

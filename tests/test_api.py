@@ -7,7 +7,7 @@ import pytest
 from text_similarity_model import Model
 
 QUERY = {"title": "Deploy de modelos de machine learning", "description": "API REST com Flask e scikit-learn"}
-PREDICTION_FIELDS = {"title", "description", "trilha", "ano", "cidade", "trilha_url", "score", "index"}
+PREDICTION_FIELDS = {"title", "description", "trilha", "ano", "cidade", "trilha_url", "score", "index", "terms"}
 
 
 def test_predict_with_a_json_body(client, trained_model):
@@ -41,7 +41,7 @@ def test_one_of_title_or_description_may_be_empty(client):
     [
         ({"description": "x"}, "title", "required"),
         ({"title": "x"}, "description", "required"),
-        ({"title": "", "description": "  "}, "title", "give at least one"),
+        ({"title": "", "description": ""}, "title", "give at least one"),
         ({"title": 42, "description": "x"}, "title", "string"),
         ({"title": None, "description": "x"}, "title", "null"),
         ({**QUERY, "n_results": 0}, "n_results", "between 1 and 50"),

@@ -1,0 +1,178 @@
+"""The OpenAPI 3 document served at ``GET /openapi.json``.
+
+Request bodies come from the same marshmallow schemas that validate them
+(through apispec), so the document can't drift from what the API accepts;
+responses are described by the schemas below. Schemathesis checks both
+against a live server in the tests.
+"""
+
+from __future__ import annotations
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from marshmallow import INCLUDE, fields
+from marshmallow import Schema as _Schema
+
+from .schemas import MAX_RESULTS, OneOrMany, PredictRequest, RelatedQuery, WholeNumber
+
+
+class Schema(_Schema):
+    """Response schemas: answers may gain fields, clients ignore the ones they don't know."""
+
+    class Meta:
+        unknown = INCLUDE
+
+
+class Error(Schema):
+    message = fields.String(required=True, metadata={"description": "what went wrong and how to fix it"})
+
+
+class SharedTerm(Schema):
+    term = fields.String(required=True)
+    weight = fields.Float(required=True, metadata={"description": "the term's share of the score"})
+
+
+class Talk(Schema):
+    title = fields.String(required=True)
+    description = fields.String(required=True)
+    trilha = fields.String(metadata={"description": "track slug, e.g. trilha-python"})
+    ano = fields.Integer(metadata={"description": "year of the edition"})
+    cidade = fields.String(metadata={"description": "city slug, e.g. saopaulo"})
+    trilha_url = fields.String(metadata={"description": "the track's page"})
+    index = fields.Integer(required=True, metadata={"description": "the talk's row in the model's corpus"})
+
+
+class Prediction(Talk):
+    score = fields.Float(required=True, metadata={"description": "cosine similarity, in (0, 1]"})
+    terms = fields.List(fields.Nested(SharedTerm), metadata={"description": "terms shared with the query that weigh most"})
+
+
+class Predictions(Schema):
+    predictions = fields.List(fields.Nested(Prediction), required=True)
+    version = fields.String(required=True, metadata={"description": "the model that answered"})
+
+
+class Facets(Schema):
+    ano = fields.List(fields.Integer(), required=True, metadata={"description": "years of the corpus' talks"})
+    cidade = fields.List(fields.String(), required=True, metadata={"description": "city slugs, e.g. saopaulo"})
+    trilha = fields.List(fields.String(), required=True, metadata={"description": "track slugs, e.g. trilha-python"})
+
+
+class Version(Schema):
+    model_version = fields.String(required=True)
+    trained_at = fields.String(required=True)
+    n_documents = fields.Integer(required=True)
+    data_sha256 = fields.String(required=True)
+    libraries = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
+    version = fields.String()
+    vocabulary_size = fields.Integer()
+    dropped = fields.Dict(keys=fields.String(), values=fields.Integer())
+    pipeline_params = fields.Dict(metadata={"description": "the pipeline's configuration"})
+
+
+class Health(Schema):
+    status = fields.String(required=True)
+    model_version = fields.String(required=True)
+    request_log = fields.String(required=True)
+
+
+class Stats(Schema):
+    request_log = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
+    database = fields.String(required=True)
+    requests = fields.Dict(keys=fields.String(), values=fields.Integer())
+    first_request_at = fields.String(allow_none=True)
+    last_request_at = fields.String(allow_none=True)
+    latency_ms = fields.Dict(keys=fields.String(), values=fields.Float())
+
+
+def _whole_number(converter, field, ret: dict, **kwargs) -> dict:
+    """What ``WholeNumber`` accepts: an integer, or the digits of one in range."""
+    if isinstance(field, WholeNumber):
+        ret.pop("type", None)
+        ret.pop("format", None)
+        low, high = ret.pop("minimum", None), ret.pop("maximum", None)
+        integer = {"type": "integer", **({"minimum": low} if low is not None else {}),
+                   **({"maximum": high} if high is not None else {})}
+        if (low, high) == (1, MAX_RESULTS):
+            digits = {"type": "string", "pattern": "^0*([1-9]|[1-4][0-9]|50)$"}
+        else:
+            digits = {"type": "string", "pattern": "^[0-9]+$"}
+        return {"anyOf": [integer, digits]}
+    return {}
+
+
+def _one_or_many(converter, field, ret: dict, **kwargs) -> dict:
+    """What ``OneOrMany`` accepts: one value, or a list of them."""
+    if isinstance(field, OneOrMany):
+        ret.pop("type", None)
+        items = ret.pop("items")
+        return {"anyOf": [items, {"type": "array", "items": items}]}
+    return {}
+
+
+def _response(description: str, schema: str = "Error") -> dict:
+    return {"description": description, "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}}
+
+
+def build_spec() -> dict:
+    plugin = MarshmallowPlugin()
+    spec = APISpec(
+        title="palestras",
+        version="1.0.0",
+        openapi_version="3.0.3",
+        plugins=[plugin],
+        info={"description": "Finds the most related talks from past TDC editions for a talk's title and description."},
+    )
+    plugin.converter.add_attribute_function(_whole_number)
+    plugin.converter.add_attribute_function(_one_or_many)
+    for name, schema in (("Error", Error), ("SharedTerm", SharedTerm), ("Talk", Talk), ("Prediction", Prediction),
+                         ("Predictions", Predictions), ("Facets", Facets), ("Version", Version), ("Health", Health), ("Stats", Stats),
+                         ("PredictRequest", PredictRequest)):
+        spec.components.schema(name, schema=schema)
+
+    request_schema = spec.to_dict()["components"]["schemas"]["PredictRequest"]
+    # One of title/description may be empty, not both.
+    request_schema["anyOf"] = [{"properties": {"title": {"minLength": 1}}},
+                               {"properties": {"description": {"minLength": 1}}}]
+    body = {"$ref": "#/components/schemas/PredictRequest"}
+    bad_request = _response("a field is missing or invalid; the message names it")
+
+    spec.path("/predict", operations={"post": {
+        "summary": "The talks most related to a title and description",
+        "requestBody": {"required": True, "content": {
+            "application/json": {"schema": body},
+            "application/x-www-form-urlencoded": {"schema": body},
+        }},
+        "responses": {"200": _response("related talks, best first", "Predictions"), "400": bad_request,
+                      "413": _response("body over 64 KB"), "415": _response("body neither JSON nor a form")},
+    }})
+    index = {"name": "index", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0}}
+    not_found = _response("no talk with that index")
+    spec.path("/talks/{index}", operations={"get": {
+        "summary": "A talk of the model's corpus", "parameters": [index],
+        "responses": {"200": _response("the talk", "Talk"), "404": not_found},
+    }})
+    spec.path("/talks/{index}/related", operations={"get": {
+        "summary": "The talks most related to a talk of the corpus, itself excluded",
+        "parameters": [index, {"name": "n_results", "in": "query", "required": False,
+                               "schema": _whole_number(None, RelatedQuery().fields["n_results"],
+                                                       {"minimum": 1, "maximum": MAX_RESULTS})}] + [
+            # Repeated in the query string (ano=2017&ano=2018): the body's list form.
+            {"name": name, "in": "query", "required": False, "style": "form", "explode": True,
+             "description": request_schema["properties"][name]["description"],
+             "schema": request_schema["properties"][name]["anyOf"][1]}
+            for name in ("ano", "cidade", "trilha")],
+        "responses": {"200": _response("related talks, best first", "Predictions"), "400": bad_request,
+                      "404": not_found},
+    }})
+    for path, schema, summary in (("/facets", "Facets", "The values the filters can take, from the corpus"),
+                                  ("/version", "Version", "Which model answers, with its metadata"),
+                                  ("/health", "Health", "200 once the model is loaded"),
+                                  ("/stats", "Stats", "Request counts and latency percentiles")):
+        spec.path(path, operations={"get": {"summary": summary, "responses": {"200": _response(summary, schema)}}})
+    spec.path("/openapi.json", operations={"get": {"summary": "This document", "responses": {
+        "200": {"description": "OpenAPI 3 document", "content": {"application/json": {"schema": {"type": "object"}}}}}}})
+
+    document = spec.to_dict()
+    document["components"]["schemas"]["PredictRequest"] = request_schema
+    return document

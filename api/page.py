@@ -1,0 +1,67 @@
+"""``GET /``: the page where a person asks for related talks (in Portuguese).
+
+The page is a form rendered here with the filter choices of the served
+model's corpus; ``static/palestras.js`` calls ``POST /predict`` and
+``GET /talks/<index>/related`` and draws the answers. Everything it uses is
+served by this app, so it works offline.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, render_template
+
+blueprint = Blueprint("page", __name__)
+
+# The corpus keeps the TDC site's slugs; people read the names.
+CITY_NAMES = {
+    "belohorizonte": "Belo Horizonte",
+    "brasilia": "Brasília",
+    "curitiba": "Curitiba",
+    "florianopolis": "Florianópolis",
+    "fortaleza": "Fortaleza",
+    "goiania": "Goiânia",
+    "portoalegre": "Porto Alegre",
+    "recife": "Recife",
+    "riodejaneiro": "Rio de Janeiro",
+    "salvador": "Salvador",
+    "saopaulo": "São Paulo",
+}
+
+# Only what the app serves, and no inline script or style: text from the
+# corpus can never become code, even if a bug let it into the markup.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
+def city_name(slug: str) -> str:
+    """``"saopaulo"`` -> ``"São Paulo"``; an unknown slug is shown as it is."""
+    return CITY_NAMES.get(slug, slug)
+
+
+def track_name(slug: str) -> str:
+    """``"trilha-machine-learning"`` -> ``"Machine learning"``."""
+    return slug.removeprefix("trilha-").replace("-", " ").strip().capitalize() or slug
+
+
+@blueprint.get("/")
+def index():
+    model = current_app.extensions["palestras"].model_holder.model
+    facets = model.facets()
+    cities = [(slug, city_name(slug)) for slug in facets["cidade"]]
+    tracks = sorted(((slug, track_name(slug)) for slug in facets["trilha"]), key=lambda pair: (pair[1], pair[0]))
+    return render_template(
+        "index.html",
+        n_talks=f"{len(model):,}".replace(",", "."),  # 2.501, as written in Portuguese
+        years=facets["ano"],
+        cities=cities,
+        tracks=tracks,
+        names={"cidade": dict(cities), "trilha": dict(tracks)},
+    )
+
+
+@blueprint.after_request
+def _content_security_policy(response):
+    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    return response

@@ -1,0 +1,230 @@
+// The page's behaviour: asks the API (POST /predict, GET /talks/<i>/related)
+// and draws the answers as cards. Text from the corpus only ever goes into
+// the page through textContent, never as markup.
+"use strict";
+
+(() => {
+  const form = document.getElementById("busca");
+  const submitButton = form.querySelector("button[type=submit]");
+  const errorBox = document.getElementById("erro");
+  const results = document.getElementById("resultados");
+  const trail = document.getElementById("caminho");
+  const heading = document.getElementById("titulo-resultados");
+  const situation = document.getElementById("situacao");
+  const list = document.getElementById("lista");
+  const names = JSON.parse(document.getElementById("nomes").textContent);
+
+  // What the person went through: the search, then each talk whose related
+  // talks they opened. The last one is on screen; the others are the trail.
+  const views = [];
+
+  const decimal = (value, digits = 2) =>
+    value.toLocaleString("pt-BR", { minimumFractionDigits: digits, maximumFractionDigits: digits });
+
+  function element(tag, attributes = {}, text = null) {
+    const node = document.createElement(tag);
+    for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
+    if (text !== null) node.textContent = text;
+    return node;
+  }
+
+  // The JSON answer of an API call; an Error with the API's message otherwise.
+  async function callApi(url, options = {}) {
+    let response;
+    try {
+      response = await fetch(url, { ...options, headers: { Accept: "application/json", ...options.headers } });
+    } catch (error) {
+      throw new Error("O servidor não respondeu. Verifique a conexão e tente de novo.");
+    }
+    let body = null;
+    try {
+      body = await response.json();
+    } catch (error) {
+      // An answer without JSON: the status says enough.
+    }
+    if (!response.ok) {
+      const message = body && typeof body.message === "string" ? body.message : response.statusText;
+      throw new Error(`A API recusou o pedido (erro ${response.status}): ${message}`);
+    }
+    return body;
+  }
+
+  function showError(message) {
+    errorBox.textContent = message;
+  }
+
+  async function withBusyPage(task) {
+    showError("");
+    submitButton.disabled = true;
+    results.setAttribute("aria-busy", "true");
+    try {
+      await task();
+    } catch (error) {
+      showError(error.message);
+    } finally {
+      submitButton.disabled = false;
+      results.removeAttribute("aria-busy");
+    }
+  }
+
+  // -- the search ---------------------------------------------------------
+
+  function searchBody() {
+    const data = new FormData(form);
+    return {
+      title: data.get("title"),
+      description: data.get("description"),
+      n_results: data.get("n_results"),
+      ano: data.getAll("ano"),
+      cidade: data.getAll("cidade"),
+      trilha: data.getAll("trilha").filter((value) => value !== ""),
+    };
+  }
+
+  function hasFilters(body) {
+    return body.ano.length + body.cidade.length + body.trilha.length > 0;
+  }
+
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const body = searchBody();
+    if (!body.title.trim() && !body.description.trim()) {
+      showError("Escreva um título ou uma descrição para buscar.");
+      form.elements.title.focus();
+      return;
+    }
+    withBusyPage(async () => {
+      const answer = await callApi("/predict", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify(body),
+      });
+      views.length = 0;
+      views.push({
+        trailLabel: "Busca",
+        heading: `Parecidas com “${body.title.trim() || body.description.trim()}”`,
+        empty: hasFilters(body)
+          ? "Nenhuma palestra com os filtros escolhidos tem termos em comum com a busca. Tente tirar um filtro."
+          : "Nenhuma palestra tem termos em comum com a busca. Tente outras palavras.",
+        predictions: answer.predictions,
+      });
+      showView();
+    });
+  });
+
+  // -- walking through related talks ------------------------------------
+
+  function relatedCount() {
+    const field = form.elements.n_results;
+    return field.checkValidity() ? field.value : "5";
+  }
+
+  function openRelated(talk) {
+    withBusyPage(async () => {
+      const answer = await callApi(`/talks/${talk.index}/related?n_results=${encodeURIComponent(relatedCount())}`);
+      views.push({
+        trailLabel: talk.title,
+        heading: `Relacionadas a “${talk.title}”`,
+        empty: "Nenhuma outra palestra tem termos em comum com esta.",
+        predictions: answer.predictions,
+      });
+      showView();
+      heading.focus();
+    });
+  }
+
+  function backTo(position) {
+    views.length = position + 1;
+    showView();
+    heading.focus();
+  }
+
+  // -- drawing ------------------------------------------------------------
+
+  function showView() {
+    const view = views[views.length - 1];
+    drawTrail();
+    heading.textContent = view.heading;
+    const count = view.predictions.length;
+    situation.textContent =
+      count === 0 ? view.empty : count === 1 ? "1 palestra encontrada." : `${count} palestras encontradas.`;
+    list.replaceChildren(...view.predictions.map(card));
+  }
+
+  function drawTrail() {
+    const steps = trail.querySelector("ol");
+    steps.replaceChildren();
+    trail.hidden = views.length < 2;
+    views.forEach((view, position) => {
+      const step = element("li");
+      if (position === views.length - 1) {
+        step.append(element("span", { "aria-current": "page" }, view.trailLabel));
+      } else {
+        const button = element("button", { type: "button", class: "link" }, view.trailLabel);
+        button.addEventListener("click", () => backTo(position));
+        step.append(button);
+      }
+      steps.append(step);
+    });
+  }
+
+  function card(talk) {
+    const item = element("li", { class: "cartao", "data-index": talk.index, "data-score": talk.score });
+    const titleId = `palestra-${views.length}-${talk.index}`;
+    const article = element("article", { "aria-labelledby": titleId });
+    article.append(element("h3", { id: titleId }, talk.title || "(sem título)"));
+
+    const facts = [
+      talk.trilha && `Trilha ${names.trilha[talk.trilha] || talk.trilha}`,
+      talk.cidade && (names.cidade[talk.cidade] || talk.cidade),
+      talk.ano && String(talk.ano),
+    ].filter(Boolean);
+    if (facts.length) article.append(element("p", { class: "fatos" }, facts.join(" · ")));
+
+    article.append(scoreBar(talk.score));
+    if (talk.description) {
+      const details = element("details");
+      details.append(element("summary", {}, "Descrição"), element("p", {}, talk.description));
+      article.append(details);
+    }
+    if (talk.terms && talk.terms.length) article.append(reasons(talk.terms));
+
+    const actions = element("div", { class: "acoes" });
+    const related = element("button", { type: "button", class: "secundario relacionadas" }, "Palestras relacionadas");
+    related.addEventListener("click", () => openRelated(talk));
+    actions.append(related);
+    if (/^https?:\/\//i.test(talk.trilha_url || "")) {
+      const link = element("a", { href: talk.trilha_url, rel: "noopener noreferrer", target: "_blank" },
+        "Página da trilha");
+      link.append(element("span", { class: "so-leitor" }, " (abre em nova aba)"));
+      actions.append(link);
+    }
+    article.append(actions);
+    item.append(article);
+    return item;
+  }
+
+  function scoreBar(score) {
+    const box = element("div", { class: "semelhanca" });
+    const label = element("span", { class: "rotulo" }, "Semelhança");
+    const bar = element("span", { class: "barra", "aria-hidden": "true" });
+    const fill = element("span", { class: "barra-valor" });
+    fill.style.width = `${Math.max(0, Math.min(1, score)) * 100}%`;
+    bar.append(fill);
+    box.append(label, bar, element("span", { class: "valor" }, decimal(score)));
+    return box;
+  }
+
+  function reasons(terms) {
+    const box = element("div", { class: "por-que" });
+    box.append(element("h4", {}, "Por que: termos em comum que mais pesam"));
+    const chips = element("ul", { class: "termos" });
+    for (const term of terms) {
+      const chip = element("li", { class: "termo" });
+      chip.append(element("span", {}, term.term), element("span", { class: "peso" }, `+${decimal(term.weight, 3)}`));
+      chips.append(chip);
+    }
+    box.append(chips);
+    return box;
+  }
+})();

@@ -1,0 +1,271 @@
+"""The page at ``/`` in a real browser: headless Chromium (Debian's package,
+driven by Playwright) against a real gunicorn on loopback.
+
+Screenshots of the main states go to tests/artifacts/ (not committed).
+.ci/run installs Chromium and sets PALESTRAS_REQUIRE_BROWSER=1, so there a
+missing browser fails these tests instead of skipping them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import requests
+
+from servers import running_gunicorn
+
+CHROMIUM = Path(os.environ.get("PALESTRAS_CHROMIUM", "/usr/bin/chromium"))
+REQUIRE_BROWSER = os.environ.get("PALESTRAS_REQUIRE_BROWSER") == "1"
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+# No network but loopback, no first-run chores: the page must work offline.
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+DESKTOP = {"width": 1100, "height": 900}
+PHONE = {"width": 375, "height": 812}
+TITLE = "Deploy de modelos de machine learning"
+DESCRIPTION = "Uma API REST com Flask e scikit-learn servindo o modelo em produção."
+
+# A talk whose every field tries to become markup or code on the page.
+HOSTILE_TALK = {
+    "title": 'Flask <img src=x onerror="window.pwned=1"> <b>negrito</b>',
+    "description": "Flask sem medo <script>window.pwned=2</script>",
+    "trilha": 'trilha-"><script>window.pwned=3</script>',
+    "ano": "2019",
+    "cidade": "</script><script>window.pwned=4</script>",
+    "trilha_url": "javascript:window.pwned=5",
+}
+
+
+def _sync_playwright():
+    if not CHROMIUM.exists():
+        message = f"no Chromium at {CHROMIUM}: apt-get install chromium"
+        if REQUIRE_BROWSER:
+            pytest.fail(f"{message} (PALESTRAS_REQUIRE_BROWSER=1)")
+        pytest.skip(message)
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        if REQUIRE_BROWSER:
+            pytest.fail("playwright is not installed (requirements-dev.txt) but PALESTRAS_REQUIRE_BROWSER=1")
+        pytest.skip("playwright is not installed: pip install -r requirements-dev.txt")
+    return sync_playwright
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_playwright = _sync_playwright()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def server(sample_talks, tmp_path_factory):
+    """gunicorn serving the sample corpus plus one hostile talk."""
+    from text_similarity_model import Model
+
+    workdir = tmp_path_factory.mktemp("page")
+    model = Model(version="page-test")
+    model.train(pd.concat([sample_talks, pd.DataFrame([HOSTILE_TALK])], ignore_index=True))
+    model.serialize(workdir / "model.pkl")
+    with running_gunicorn(workdir / "model.pkl", workdir, workers=1) as server:
+        yield server
+
+
+@pytest.fixture
+def page(browser, server):
+    context = browser.new_context(viewport=DESKTOP, locale="pt-BR")
+    page = context.new_page()
+    page.errors = []
+    page.on("pageerror", lambda error: page.errors.append(str(error)))
+    page.on("console", lambda message: message.type == "error" and page.errors.append(message.text))
+    page.goto(server.url + "/")
+    yield page
+    context.close()
+
+
+def screenshot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def search(page, title=TITLE, description=DESCRIPTION, n_results=5) -> None:
+    page.locator("#title").press_sequentially(title)
+    page.locator("#description").fill(description)
+    page.locator("#n_results").fill(str(n_results))
+    page.get_by_role("button", name="Buscar palestras").click()
+
+
+def cards(page) -> list[dict]:
+    """The cards on screen, once the answer is drawn."""
+    page.locator("#resultados:not([aria-busy])").wait_for()
+    return page.locator("#lista > li").evaluate_all(
+        """items => items.map(item => ({
+            index: Number(item.dataset.index),
+            score: Number(item.dataset.score),
+            title: item.querySelector("h3").textContent,
+            facts: item.querySelector(".fatos")?.textContent ?? "",
+            terms: [...item.querySelectorAll(".termo > span:first-child")].map(term => term.textContent),
+            link: item.querySelector("a")?.getAttribute("href") ?? null,
+        }))"""
+    )
+
+
+def api_predict(server, **fields) -> list[dict]:
+    body = {"title": TITLE, "description": DESCRIPTION, "n_results": 5, **fields}
+    response = requests.post(server.url + "/predict", json=body, timeout=10)
+    response.raise_for_status()
+    return response.json()["predictions"]
+
+
+def test_a_search_shows_cards_in_score_order_with_reasons(page, server):
+    search(page)
+    shown = cards(page)
+    expected = api_predict(server)
+    assert [card["index"] for card in shown] == [p["index"] for p in expected]
+    assert len(shown) == 5
+    scores = [card["score"] for card in shown]
+    assert scores == sorted(scores, reverse=True) and scores[0] > 0
+    for card, prediction in zip(shown, expected):
+        assert card["title"] == prediction["title"]
+        assert str(prediction["ano"]) in card["facts"]
+        assert card["terms"] == [term["term"] for term in prediction["terms"]] and card["terms"]
+        assert card["link"] == prediction["trilha_url"]
+    assert page.locator("#situacao").text_content() == "5 palestras encontradas."
+    assert page.locator("#erro").text_content() == ""
+    screenshot(page, "1-busca")
+    assert page.errors == []
+
+
+def test_a_filter_keeps_only_matching_talks(page, server):
+    page.get_by_label("2018").check()
+    page.get_by_label("São Paulo").check()
+    search(page)
+    shown = cards(page)
+    expected = api_predict(server, ano=[2018], cidade=["saopaulo"])
+    assert [card["index"] for card in shown] == [p["index"] for p in expected]
+    assert shown, "the sample corpus has related talks from São Paulo 2018"
+    assert all("São Paulo" in card["facts"] and "2018" in card["facts"] for card in shown)
+    screenshot(page, "2-filtro-ano-cidade")
+
+    page.get_by_label("Trilha", exact=True).select_option("trilha-python")
+    page.get_by_role("button", name="Buscar palestras").click()
+    shown = cards(page)
+    assert [card["index"] for card in shown] == [
+        p["index"] for p in api_predict(server, ano=[2018], cidade=["saopaulo"], trilha="trilha-python")]
+    assert all("Trilha Python" in card["facts"] for card in shown)
+    assert page.errors == []
+
+
+def test_walking_through_related_talks_and_back(page, server):
+    search(page)
+    first = cards(page)[0]
+    page.locator("#lista > li").first.get_by_role("button", name="Palestras relacionadas").click()
+    page.get_by_role("heading", name=f"Relacionadas a “{first['title']}”").wait_for()
+    related = cards(page)
+    expected = requests.get(f"{server.url}/talks/{first['index']}/related?n_results=5", timeout=10).json()
+    assert [card["index"] for card in related] == [p["index"] for p in expected["predictions"]]
+    assert first["index"] not in [card["index"] for card in related]
+    assert page.evaluate("document.activeElement.id") == "titulo-resultados"  # keyboard users land there
+    trail = page.get_by_role("navigation", name="Caminho percorrido")
+    assert trail.is_visible()
+    screenshot(page, "3-relacionadas")
+
+    second = related[0]
+    page.locator("#lista > li").first.get_by_role("button", name="Palestras relacionadas").click()
+    page.get_by_role("heading", name=f"Relacionadas a “{second['title']}”").wait_for()
+    assert trail.locator("li").all_text_contents() == ["Busca", first["title"], second["title"]]
+
+    trail.get_by_role("button", name="Busca").click()
+    assert page.get_by_role("heading", level=2).text_content().startswith("Parecidas com")
+    assert [card["index"] for card in cards(page)] == [p["index"] for p in api_predict(server)]
+    assert trail.is_hidden()
+    assert page.errors == []
+
+
+def test_an_api_error_is_shown_and_the_form_stays_usable(page, server):
+    search(page)
+    before = cards(page)
+    # The browser's own check stops 999; lift it so the API itself answers.
+    page.locator("#n_results").evaluate("field => field.removeAttribute('max')")
+    page.locator("#n_results").fill("999")
+    page.get_by_role("button", name="Buscar palestras").click()
+    alert = page.get_by_role("alert")
+    alert.filter(has_text="n_results").wait_for()
+    assert re.search(r"erro 400\): n_results: Must be between 1 and 50", alert.text_content())
+    assert page.get_by_role("button", name="Buscar palestras").is_enabled()
+    assert [card["index"] for card in cards(page)] == [card["index"] for card in before]
+    screenshot(page, "4-erro-da-api")
+
+    page.locator("#n_results").fill("3")
+    page.get_by_role("button", name="Buscar palestras").click()
+    page.locator("#situacao", has_text="3 palestras encontradas.").wait_for()
+    assert page.locator("#erro").text_content() == ""
+    assert len(cards(page)) == 3
+
+
+def test_empty_text_is_refused_on_the_page(page):
+    page.get_by_role("button", name="Buscar palestras").click()
+    assert page.locator("#erro").text_content() == "Escreva um título ou uma descrição para buscar."
+    assert page.evaluate("document.activeElement.id") == "title"
+
+
+def test_phone_width_and_keyboard_only(browser, server):
+    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True, locale="pt-BR")
+    page = context.new_page()
+    page.goto(server.url + "/")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Pular para os resultados"
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "title"
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline != "none", "the focused field must show it"
+    page.keyboard.type(TITLE)
+    page.keyboard.press("Tab")
+    page.keyboard.type(DESCRIPTION)
+    page.keyboard.press("Tab")
+    page.keyboard.press("Control+A")
+    page.keyboard.type("4")
+    page.keyboard.press("Tab")  # the first year
+    page.keyboard.press("Space")
+    page.locator("#n_results").press("Enter")  # submits, as in any form
+    shown = cards(page)
+    assert len(shown) > 0 and all(str(2016) in card["facts"] for card in shown)
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], "no sideways scrolling"
+    screenshot(page, "5-celular")
+
+    related_button = page.locator("#lista > li").first.get_by_role("button", name="Palestras relacionadas")
+    related_button.focus()
+    page.keyboard.press("Enter")
+    page.get_by_role("navigation", name="Caminho percorrido").wait_for()
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    context.close()
+
+
+def test_text_from_the_corpus_is_never_markup(page, server):
+    assert page.locator("#trilha option", has_text="<script>").count() == 1  # shown as text
+    search(page, title="Flask negrito", description="Flask sem medo", n_results=3)
+    hostile = next(card for card in cards(page) if card["title"] == HOSTILE_TALK["title"])
+    assert hostile["link"] is None, "a javascript: URL is never a link"
+    assert page.locator("#lista img, #lista script, #lista b").count() == 0
+    page.locator("#lista details").first.click()
+    assert page.evaluate("window.pwned") is None
+    assert page.errors == []
+
+
+def test_the_page_loads_nothing_from_outside(browser, server):
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    requested = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.goto(server.url + "/")
+    search(page)
+    cards(page)
+    context.close()
+    assert requested and all(url.startswith(server.url) or url.startswith("data:") for url in requested)
