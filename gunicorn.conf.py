@@ -35,12 +35,14 @@ os.makedirs(os.path.dirname(pidfile) or ".", exist_ok=True)
 
 
 def _services(server):
-    return server.app.wsgi().extensions["palestras"]
+    # None for another app served with these settings (benchmarks/floor_app.py).
+    return server.app.wsgi().extensions.get("palestras")
 
 
 def on_reload(server):
     logging.getLogger("gunicorn.error").info("SIGHUP: reloading the model")
-    _services(server).model_holder.reload()
+    if _services(server):
+        _services(server).model_holder.reload()
 
 
 def pre_fork(server, worker):
@@ -51,4 +53,5 @@ def pre_fork(server, worker):
 
 def worker_exit(server, worker):
     # Graceful stop (SIGTERM, or an old worker after SIGHUP): write what's queued.
-    _services(server).request_log.close()
+    if _services(server):
+        _services(server).request_log.close()

@@ -65,8 +65,12 @@ class Gunicorn:
 
 
 def launch_gunicorn(model_path: Path, workdir: Path, database_url: str | None = None,
-                    workers: int = 2, extra_env: dict | None = None, access_log: bool = True) -> Gunicorn:
-    """Start gunicorn with the repo's gunicorn.conf.py; doesn't wait for it."""
+                    workers: int = 2, extra_env: dict | None = None, access_log: bool = True,
+                    app_module: str | None = None) -> Gunicorn:
+    """Start gunicorn with the repo's gunicorn.conf.py; doesn't wait for it.
+
+    ``app_module`` serves another WSGI app with the same settings (default: wsgi:app).
+    """
     port = free_port()
     pidfile = workdir / "gunicorn.pid"
     log_path = workdir / f"gunicorn-{port}.log"
@@ -82,6 +86,8 @@ def launch_gunicorn(model_path: Path, workdir: Path, database_url: str | None = 
     command = [str(GUNICORN), "-c", str(REPO / "gunicorn.conf.py")]
     if not access_log:
         command += ["--access-logfile", "/dev/null"]
+    if app_module:
+        command.append(app_module)
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log_file, stderr=subprocess.STDOUT)
     return Gunicorn(process, f"http://127.0.0.1:{port}", pidfile, log_path)

@@ -1,0 +1,39 @@
+"""The OpenAPI document, and Schemathesis fuzzing a live gunicorn against it."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from openapi_spec_validator import validate
+
+from servers import running_gunicorn
+
+SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
+
+
+def test_the_document_is_valid_openapi_3(client):
+    response = client.get("/openapi.json")
+    assert response.status_code == 200
+    document = response.get_json()
+    validate(document)
+    assert document["openapi"].startswith("3.")
+    assert {"/predict", "/talks/{index}", "/talks/{index}/related", "/version", "/health", "/stats"} <= set(document["paths"])
+    assert set(document["paths"]["/predict"]["post"]["requestBody"]["content"]) == {
+        "application/json", "application/x-www-form-urlencoded"}
+
+
+def test_schemathesis_finds_no_5xx_and_no_response_contradicting_the_document(sample_model_path, tmp_path):
+    with running_gunicorn(sample_model_path, tmp_path, access_log=False) as server:
+        result = subprocess.run(
+            [str(SCHEMATHESIS), "run", f"{server.url}/openapi.json", "--checks", "all",
+             "--max-examples", "100", "--seed", "20261127", "--no-color", "--workers", "2"],
+            capture_output=True, text=True, timeout=900, cwd=tmp_path,
+        )
+        assert "Traceback" not in server.log()
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-6000:]
+    generated = int(re.search(r"(\d+) generated", output).group(1))
+    assert generated >= 500, output[-2000:]
+    assert "No issues found" in output
