@@ -155,3 +155,22 @@ def test_pipeline_fits_and_ranks_related_text():
     scores = pipeline.predict(["deploy de modelos de aprendizagem de máquina"])[0]
     assert scores[1] == 0.0
     assert scores.argmax() in (0, 2)
+
+
+def test_lemmas_equal_spacys_lookup_lemmatizer_on_the_real_corpus(real_csv):
+    """The word-level caches of the fast path change no lemma, on every talk we have."""
+    import pandas as pd
+    import spacy
+
+    talks = pd.read_csv(real_csv, dtype=str, keep_default_na=False)
+    texts = (talks["title"] + "\n" + talks["description"]).tolist()
+    nlp = spacy.blank("pt")
+    nlp.add_pipe("lemmatizer", config={"mode": "lookup"})
+    nlp.initialize()
+    expected = [
+        [t.lemma_ for t in doc if not (t.is_stop or t.is_punct or t.like_num or t.is_space)]
+        for doc in nlp.pipe(text.lower() for text in texts)
+    ]
+    fitted = LemmatizationTransformer()
+    assert fitted.fit_transform(texts) == expected  # the corpus, while fitting
+    assert fitted.transform(texts) == expected  # the same texts as queries

@@ -121,14 +121,13 @@ class Model:
         title, description = _query_text(query)
         n_results = _check_n_results(n_results)
         mask = self._filter_mask(filters)
-        vectors = self.pipeline[:-1].transform([(title, description)]).tocsr()
-        cosine = self.pipeline[-1]
-        if mask is None:
-            indices, scores = cosine.top_k(vectors, n_results)[0]
-        else:
-            indices, scores = _top_k(cosine.predict(vectors)[0], n_results, mask)
-        weights = vectors.data / (np.linalg.norm(vectors.data) or 1.0)  # L2-normalised, as the scores
-        return self._answer(indices, scores, (vectors.indices, weights))
+        # The steps one by one: the same computation as the Pipeline's, without
+        # its per-call checks (this is the service's hot path).
+        lemmas, tfidf, cosine = (step for _, step in self.pipeline.steps)
+        terms, weights = tfidf.vectorize(lemmas.transform([(title, description)])[0])
+        indices, scores = cosine.rank(terms, weights, n_results, mask)
+        weights = weights / (np.linalg.norm(weights) or 1.0)  # L2-normalised, as the scores
+        return self._answer(indices, scores, (terms, weights))
 
     def related(self, index: int, n_results: int = 3, filters: Filters | None = None) -> dict:
         """The talks most related to corpus talk ``index``, itself excluded;
@@ -140,12 +139,9 @@ class Model:
         cosine = self.pipeline[-1]
         talk_vector = cosine.corpus_[index]
         if mask is None:
-            indices, scores = cosine.top_k(talk_vector, n_results + 1)[0]
-            keep = indices != index
-            indices, scores = indices[keep][:n_results], scores[keep][:n_results]
-        else:
-            mask[index] = False
-            indices, scores = _top_k(cosine.predict(talk_vector)[0], n_results, mask)
+            mask = np.ones(len(self), dtype=bool)
+        mask[index] = False
+        indices, scores = cosine.top_k(talk_vector, n_results, mask)[0]
         return self._answer(indices, scores, (talk_vector.indices, talk_vector.data))
 
     def facets(self) -> dict[str, list]:
@@ -303,20 +299,6 @@ def _query_text(query) -> tuple[str, str]:
             raise TypeError(f"query {field!r} must be a string, got {type(value).__name__}")
         parts.append(value)
     return parts[0], parts[1]
-
-
-def _top_k(scores: np.ndarray, k: int, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The ``k`` best talks among those ``mask`` keeps, of the dense similarity
-    row ``scores``: ``(indices, scores)`` by decreasing score, ties by
-    increasing index, scores > 0 only (as ``CosineSimilaritiesEstimator.top_k``)."""
-    indices = np.flatnonzero(mask & (scores > 0))
-    candidates = scores[indices]
-    if k < len(candidates):
-        kth_best = np.partition(candidates, len(candidates) - k)[len(candidates) - k]
-        keep = candidates >= kth_best
-        indices, candidates = indices[keep], candidates[keep]
-    order = np.lexsort((indices, -candidates))[:k]
-    return indices[order], candidates[order]
 
 
 def _check_n_results(n_results) -> int:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import Pipeline
 
 from .transformers import CosineSimilaritiesEstimator, LemmatizationTransformer, passthrough
+from .vectorizer import QueryTfidfVectorizer
 
 #: Name of the configuration ``DEFAULT_PARAMS`` holds, recorded in each
 #: model's metadata (``"configuration"``) beside the parameters themselves.
@@ -64,7 +64,7 @@ def build_pipeline(**params) -> Pipeline:
     """Return a new, unfitted pipeline; ``params`` as for ``Pipeline.set_params``.
 
     Steps: ``lemmas`` (:class:`LemmatizationTransformer`), ``tfidf``
-    (:class:`~sklearn.feature_extraction.text.TfidfVectorizer` over the lemma
+    (:class:`.QueryTfidfVectorizer`, a ``TfidfVectorizer`` with a fast query path, over the lemma
     lists) and ``cosine`` (:class:`CosineSimilaritiesEstimator`). Example::
 
         build_pipeline(lemmas__strip_accents=True, tfidf__sublinear_tf=True)
@@ -77,7 +77,7 @@ def build_pipeline(**params) -> Pipeline:
             (
                 "tfidf",
                 # The lemmatizer already lowercased and tokenized.
-                TfidfVectorizer(
+                QueryTfidfVectorizer(
                     tokenizer=passthrough,
                     preprocessor=passthrough,
                     token_pattern=None,

@@ -17,6 +17,7 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.preprocessing import normalize
 from sklearn.utils.validation import check_is_fitted
+from spacy.attrs import ORTH
 
 from . import metrics
 from .metrics import RANKING_DEPTH, RankingMetrics
@@ -194,7 +195,8 @@ class LemmatizationTransformer(TransformerMixin, BaseEstimator):
         list of n_documents lists of str: the kept lemmas, in text order
         (with ``output="text"``: n_documents str, those lemmas joined by spaces).
         """
-        check_is_fitted(self)
+        if not self.__sklearn_is_fitted__():
+            check_is_fitted(self)  # raises NotFittedError with scikit-learn's message
         documents = _as_documents(X)
         if self._uses_blank_pipeline():
             lemmatize_text = self._lemmatize_with_lookup
@@ -235,21 +237,21 @@ class LemmatizationTransformer(TransformerMixin, BaseEstimator):
 
     def _tokenize_corpus(self, nlp, texts, full_lookup) -> list[list[str]]:
         """Raw (accent-preserving) lemma lists for every text of the corpus."""
-        lowered = (_prepare(text) for text in texts)
         if full_lookup is not None:
             # Only the tokenizer is needed: lemmas come from the lookup table.
-            docs = nlp.tokenizer.pipe(lowered, batch_size=self.batch_size)
-            kept = lambda doc: [  # noqa: E731
-                full_lookup.get(token.text, token.text) for token in doc if _is_content(token)
-            ]
-        else:
-            docs = nlp.pipe(lowered, batch_size=self.batch_size, n_process=self.n_process)
-            kept = lambda doc: [self._pipeline_lemma(token) for token in doc if _is_content(token)]  # noqa: E731
+            caches: tuple[dict, dict] = ({}, {})
+            if self.progress and len(texts) >= _PROGRESS_MIN_DOCUMENTS:
+                from tqdm.auto import tqdm
+
+                texts = tqdm(texts, desc="lemmatizing", unit="text")
+            return [_lookup_lemmas(nlp, _prepare(text), full_lookup, *caches) for text in texts]
+        lowered = (_prepare(text) for text in texts)
+        docs = nlp.pipe(lowered, batch_size=self.batch_size, n_process=self.n_process)
         if self.progress and len(texts) >= _PROGRESS_MIN_DOCUMENTS:
             from tqdm.auto import tqdm
 
             docs = tqdm(docs, total=len(texts), desc="lemmatizing", unit="text")
-        return [kept(doc) for doc in docs]
+        return [[self._pipeline_lemma(token) for token in doc if _is_content(token)] for doc in docs]
 
     # -- transforming -----------------------------------------------------
 
@@ -266,12 +268,10 @@ class LemmatizationTransformer(TransformerMixin, BaseEstimator):
     def _lemmatize_with_lookup(self, text: str) -> list[str]:
         if not text:
             return []
-        lookup = self.lemma_lookup_
-        return [
-            lookup.get(token.text, token.text)
-            for token in self._nlp().tokenizer(_prepare(text))
-            if _is_content(token)
-        ]
+        caches = self.__dict__.get("_lemma_caches")
+        if caches is None:
+            caches = self.__dict__["_lemma_caches"] = ({}, {})
+        return _lookup_lemmas(self._nlp(), _prepare(text), self.lemma_lookup_, *caches)
 
     def _lemmatize_with_pipeline(self, text: str) -> list[str]:
         if not text:
@@ -299,11 +299,63 @@ class LemmatizationTransformer(TransformerMixin, BaseEstimator):
         # vocab and tables into every artifact.
         state = self.__dict__.copy()
         state.pop("_nlp_cache", None)
+        state.pop("_lemma_caches", None)
         return state
 
 
 def _prepare(text: str) -> str:
     return without_lone_surrogates(text.lower())
+
+
+# Caches of lemmatization results (per word, per token) stop growing past this
+# size, so hostile queries can't grow a worker's memory without bound.
+_CACHE_MAX = 200_000
+_DROPPED = None
+_MISSING = object()
+
+
+def _lookup_lemmas(nlp, text: str, lookup: dict, word_cache: dict, token_cache: dict) -> list[str]:
+    """The kept lemmas of ``text`` (already lowercased), as spaCy's lookup
+    lemmatizer gives them (``lookup.get(token.text, token.text)``) for the
+    tokens of ``nlp.tokenizer`` that are not stop words, punctuation,
+    numbers or spaces.
+
+    spaCy's tokenizer splits at whitespace first and tokenizes each
+    whitespace-free chunk on its own (prefixes, suffixes, infixes, special
+    cases all stay inside a chunk), and whitespace tokens are dropped here
+    anyway: so a chunk's lemmas are cached by the chunk (``word_cache``), and
+    a token's fate by its hash (``token_cache``: stop words, punctuation...
+    are flags of the word). A query then costs a dict look-up per word;
+    ``tests/test_transformers.py`` checks the lemmas equal spaCy's on the
+    whole real corpus.
+    """
+    lemmas: list[str] = []
+    for chunk in text.split():
+        chunk_lemmas = word_cache.get(chunk)
+        if chunk_lemmas is None:
+            chunk_lemmas = _token_lemmas(nlp.tokenizer(chunk), lookup, token_cache)
+            if len(word_cache) < _CACHE_MAX:
+                word_cache[chunk] = chunk_lemmas
+        lemmas.extend(chunk_lemmas)
+    return lemmas
+
+
+def _token_lemmas(doc, lookup: dict, cache: dict) -> tuple[str, ...]:
+    lemmas = []
+    vocab = doc.vocab
+    for orth in doc.to_array(ORTH).tolist():
+        lemma = cache.get(orth, _MISSING)
+        if lemma is _MISSING:
+            lexeme = vocab[orth]
+            if lexeme.is_stop or lexeme.is_punct or lexeme.like_num or lexeme.is_space:
+                lemma = _DROPPED
+            else:
+                lemma = lookup.get(lexeme.text, lexeme.text)
+            if len(cache) < _CACHE_MAX:
+                cache[orth] = lemma
+        if lemma is not _DROPPED:
+            lemmas.append(lemma)
+    return tuple(lemmas)
 
 
 def _is_content(token) -> bool:
@@ -361,11 +413,13 @@ class CosineSimilaritiesEstimator(BaseEstimator):
         The SVD's components, transposed: a TF-IDF vector times
         ``latent_terms_`` is its latent representation. None without
         ``latent_components``.
-    latent_corpus_ : ndarray of shape (n_documents, n_components), float16, or None
-        The corpus' latent representations, L2-normalised. Both are kept in
-        half precision (3 significant digits are plenty for one ingredient of
-        a blended score; it halves their share of the model file) and only
-        the rows a query touches are converted to float32.
+    latent_corpus_ : ndarray of shape (n_documents, n_components), float32, or None
+        The corpus' latent representations, L2-normalised. The terms' are
+        kept in half precision (3 significant digits are plenty for one
+        ingredient of a blended score, at half the model file), only the rows
+        of a query's terms converted to float32; the corpus' stay float32,
+        as converting a query's 200 candidate rows would double the cost of
+        the blend.
     labels_ : ndarray of shape (n_documents,) or None
         The ``y`` given to :meth:`fit` (e.g. each talk's track), which
         :meth:`score` uses as relevance: a talk is relevant to a query with
@@ -402,31 +456,58 @@ class CosineSimilaritiesEstimator(BaseEstimator):
         check_is_fitted(self)
         return np.minimum(self._similarities(X).toarray(), 1.0)
 
-    def top_k(self, X, k: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    def top_k(self, X, k: int, mask: np.ndarray | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
         """For each query, its ``k`` most similar documents with a score > 0.
 
         Returns a list with one ``(indices, scores)`` pair per query, sorted by
-        decreasing score (ties by increasing index). Only the non-zero scores
-        are partitioned (``argpartition``); the corpus is never fully sorted.
+        decreasing score (ties by increasing index): the same talks and scores
+        as ranking a row of :meth:`predict`, without scoring the whole corpus.
+        ``mask`` (bool, shape (n_documents,)) keeps only the talks it marks,
+        before the best ``k`` are taken.
+
+        This is the service's hot path, so it is plain NumPy on the inverted
+        index: the postings of the query's terms are gathered and summed per
+        talk (``bincount``), only the talks sharing a term are ranked
+        (``argpartition``), and no scipy or scikit-learn call (each with
+        tens of microseconds of checks) is made per query.
         """
-        check_is_fitted(self)
-        similarities = self._similarities(X)
-        results = []
-        for row in range(similarities.shape[0]):
-            start, end = similarities.indptr[row], similarities.indptr[row + 1]
-            indices = similarities.indices[start:end]
-            scores = similarities.data[start:end]
-            positive = scores > 0
-            indices, scores = indices[positive], np.minimum(scores[positive], 1.0)
-            if k < len(scores):
-                best = np.argpartition(-scores, k - 1)[:k]
-                # Scores tied with the k-th are kept or not by index order.
-                threshold = scores[best].min()
-                best = np.flatnonzero(scores >= threshold)
-                indices, scores = indices[best], scores[best]
-            order = np.lexsort((indices, -scores))[:k]
-            results.append((indices[order].astype(np.intp), scores[order]))
-        return results
+        if not hasattr(self, "inverted_index_"):
+            check_is_fitted(self)
+        if not sp.issparse(X) or X.format != "csr":
+            X = sp.csr_matrix(X)
+        return [self.rank(X.indices[X.indptr[row]:X.indptr[row + 1]], X.data[X.indptr[row]:X.indptr[row + 1]], k, mask)
+                for row in range(X.shape[0])]
+
+    def rank(self, terms: np.ndarray, weights: np.ndarray, k: int,
+             mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`top_k` of one query given as its sparse vector: its terms
+        (column indices) and their weights."""
+        documents, scores = self._query_scores(terms, weights)
+        if mask is not None:
+            keep = mask[documents]
+            documents, scores = documents[keep], scores[keep]
+        return _best(documents, scores, k)
+
+    def _query_scores(self, terms: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(documents, scores)`` of every talk sharing a term with one query
+        (``terms`` and their ``weights``), documents ascending, scores > 0."""
+        weights = _l2_normalized(np.asarray(weights, dtype=np.float64))
+        index = self.inverted_index_
+        starts = index.indptr[terms]
+        lengths = index.indptr[terms + 1] - starts
+        total = int(lengths.sum())
+        if total == 0 or not weights.any():
+            return np.empty(0, dtype=np.intp), np.empty(0)
+        # Positions of all the query terms' postings in the index, term by term.
+        positions = np.arange(total) + np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
+        contributions = index.data[positions] * np.repeat(weights, lengths)
+        # Summed per talk in term order, as a sparse product would.
+        dense = np.bincount(index.indices[positions], weights=contributions, minlength=index.shape[1])
+        documents = np.flatnonzero(dense)
+        scores = dense[documents]
+        if getattr(self, "latent_corpus_", None) is not None:
+            scores = self._blend(terms, weights, documents, scores)
+        return documents, np.minimum(scores, 1.0)
 
     def score(self, X, y) -> float:
         """Mean precision@5 of the queries ``X`` (labels ``y``) against the
@@ -473,16 +554,26 @@ class CosineSimilaritiesEstimator(BaseEstimator):
     # -- similarities -----------------------------------------------------
 
     def _similarities(self, X) -> sp.csr_matrix:
-        queries = normalize(sp.csr_matrix(X, dtype=np.float64), norm="l2", copy=True)
+        """All queries' scores as a sparse product (the straightforward path,
+        for batches: evaluation, scoring, :meth:`predict`)."""
+        queries = sp.csr_matrix(X, dtype=np.float64, copy=True)
         if queries.shape[1] != self.n_features_in_:
             raise ValueError(
                 f"X has {queries.shape[1]} terms, the fitted corpus has {self.n_features_in_}"
             )
+        for row in range(queries.shape[0]):
+            terms = slice(queries.indptr[row], queries.indptr[row + 1])
+            queries.data[terms] = _l2_normalized(queries.data[terms])
         similarities = queries @ self.inverted_index_
-        similarities.sum_duplicates()
+        similarities.sum_duplicates()  # also sorts each row's documents
         similarities = similarities.tocsr()
         if getattr(self, "latent_corpus_", None) is not None:
-            self._blend_latent(queries, similarities)
+            for row in range(similarities.shape[0]):
+                start, end = similarities.indptr[row], similarities.indptr[row + 1]
+                terms = slice(queries.indptr[row], queries.indptr[row + 1])
+                similarities.data[start:end] = self._blend(
+                    queries.indices[terms], queries.data[terms],
+                    similarities.indices[start:end], similarities.data[start:end])
         return similarities
 
     def _fit_latent(self, corpus: sp.csr_matrix):
@@ -501,33 +592,46 @@ class CosineSimilaritiesEstimator(BaseEstimator):
         svd = TruncatedSVD(n_components=n_components, random_state=self.random_state).fit(corpus[rows])
         # (n_terms, n_components) in C order: a query's projection reads only its terms' rows.
         components = svd.components_.T
-        latent_corpus = np.empty((corpus.shape[0], n_components), dtype=np.float16)
+        latent_corpus = np.empty((corpus.shape[0], n_components), dtype=np.float32)
         for start in range(0, corpus.shape[0], _LATENT_FIT_MAX_DOCUMENTS):
             chunk = corpus[start:start + _LATENT_FIT_MAX_DOCUMENTS]
             latent_corpus[start:start + chunk.shape[0]] = normalize(chunk @ components)
         return np.ascontiguousarray(components, dtype=np.float16), latent_corpus
 
-    def _blend_latent(self, queries: sp.csr_matrix, similarities: sp.csr_matrix) -> None:
-        """Re-score, in place, each query's ``latent_candidates`` best matches."""
+    def _blend(self, terms: np.ndarray, weights: np.ndarray, documents: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        """One query's blended scores: its ``latent_candidates`` best TF-IDF
+        matches re-scored with the latent cosine, the others scaled down.
+
+        ``terms``/``weights``: the query's L2-normalised TF-IDF vector;
+        ``documents``/``scores``: its TF-IDF matches (documents ascending).
+        """
         weight = self.latent_weight
         n_candidates = max(int(self.latent_candidates), 1)
-        for row in range(similarities.shape[0]):
-            start, end = similarities.indptr[row], similarities.indptr[row + 1]
-            scores = similarities.data[start:end]  # a view: changed in place
-            if len(scores) > n_candidates:
-                candidates = np.argpartition(-scores, n_candidates - 1)[:n_candidates]
-            else:
-                candidates = np.arange(len(scores))
-            # Plain NumPy on the query's own terms: per-query overheads of
-            # scipy and sklearn.normalize would cost more than the arithmetic.
-            terms = slice(queries.indptr[row], queries.indptr[row + 1])
-            latent_query = queries.data[terms].astype(np.float32) @ self.latent_terms_[queries.indices[terms]].astype(
-                np.float32
-            )
-            norm = np.linalg.norm(latent_query)
-            if norm > 0:
-                latent_query /= norm
-            candidate_vectors = self.latent_corpus_[similarities.indices[start:end][candidates]].astype(np.float32)
-            latent = candidate_vectors @ latent_query
-            scores *= 1.0 - weight
-            scores[candidates] += weight * np.maximum(latent, 0.0)
+        if len(scores) > n_candidates:
+            candidates = np.argpartition(-scores, n_candidates - 1)[:n_candidates]
+        else:
+            candidates = np.arange(len(scores))
+        # float32 on the query's own terms and the candidates' rows only.
+        latent_query = weights.astype(np.float32) @ self.latent_terms_[terms].astype(np.float32)
+        norm = np.linalg.norm(latent_query)
+        if norm > 0:
+            latent_query /= norm
+        latent = self.latent_corpus_[documents[candidates]] @ latent_query
+        blended = scores * (1.0 - weight)
+        blended[candidates] += weight * np.maximum(latent, 0.0)
+        return blended
+
+
+def _l2_normalized(weights: np.ndarray) -> np.ndarray:
+    norm = np.sqrt(np.dot(weights, weights))
+    return weights / norm if norm > 0 else weights
+
+
+def _best(documents: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` best ``(documents, scores)``, by decreasing score then increasing document."""
+    if k < len(scores):
+        kth_best = np.partition(scores, len(scores) - k)[len(scores) - k]
+        keep = scores >= kth_best  # all talks tied with the k-th, cut by index below
+        documents, scores = documents[keep], scores[keep]
+    order = np.lexsort((documents, -scores))[:k]
+    return documents[order].astype(np.intp), scores[order]

@@ -1,0 +1,139 @@
+"""HTTP throughput and latency: the service against the framework floor.
+
+    .venv/bin/python benchmarks/http_bench.py [--seconds 15] [--connections 8]
+
+Starts, one after the other and with the same gunicorn settings (the repo's
+gunicorn.conf.py, 2 workers, access log off for both), (a) benchmarks/floor_app.py
+and (b) the real service on a model of the real corpus with its request log
+on (SQLite), loads each with wrk from loopback with the same POST /predict
+(n_results=3), and reports requests/s, p50 and p99. Also measures the cold
+start: launching gunicorn to the first 200 on /predict.
+Targets: service >= 60% of the floor's throughput, no errors; cold start <= 3 s.
+wrk comes from Debian's packages; installed here if missing (needs root).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+from servers import launch_gunicorn  # noqa: E402
+
+DEFAULT_DATA = REPO.parent / "shared" / "data" / "tdc_talks_2016_2018.csv"
+QUERY = {
+    "title": "Criando e fazendo deploy de uma API REST para modelos de aprendizagem de máquina",
+    "description": "Nesta palestra vamos treinar um modelo usando o scikit-learn e usar o Flask para "
+                   "construir uma API REST capaz de disponibilizar o modelo como um serviço web.",
+    "n_results": 3,
+}
+
+
+def ensure_wrk() -> str:
+    wrk = shutil.which("wrk")
+    if wrk:
+        return wrk
+    print("installing wrk from Debian's packages...", file=sys.stderr)
+    subprocess.run(["apt-get", "update", "-qq"], check=True)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+    return shutil.which("wrk")
+
+
+def run_wrk(wrk: str, url: str, seconds: int, connections: int, workdir: Path) -> dict:
+    script = workdir / "post.lua"
+    script.write_text(
+        'wrk.method = "POST"\n'
+        'wrk.headers["Content-Type"] = "application/json"\n'
+        # A Lua long string: the JSON goes in verbatim (LuaJIT has no \\u escapes).
+        f"wrk.body = [==[{json.dumps(QUERY, ensure_ascii=False)}]==]\n"
+    )
+    output = subprocess.run(
+        [wrk, "-t", "2", "-c", str(connections), "-d", f"{seconds}s", "--latency", "-s", str(script), url + "/predict"],
+        capture_output=True, text=True, check=True,
+    ).stdout
+
+    def latency(percent: str) -> float:
+        value, unit = re.search(rf"^\s+{percent}%\s+([\d.]+)(us|ms|s)\s*$", output, re.M).groups()
+        return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
+
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    socket_errors = re.search(r"Socket errors: (.*)", output)
+    return {
+        "requests_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+        "p50_ms": latency("50"),
+        "p99_ms": latency("99"),
+        "errors": int(non_2xx.group(1)) if non_2xx else 0,
+        "socket_errors": socket_errors.group(1) if socket_errors else "none",
+        "requests": int(re.search(r"(\d+) requests in", output).group(1)),
+    }
+
+
+def cold_start(model: Path, workdir: Path) -> float:
+    """Seconds from launching gunicorn to the first 200 on POST /predict."""
+    started = time.monotonic()
+    server = launch_gunicorn(model, workdir, workers=2)
+    try:
+        while time.monotonic() - started < 30:
+            try:
+                if requests.post(server.url + "/predict", json=QUERY, timeout=2).status_code == 200:
+                    return time.monotonic() - started
+            except requests.ConnectionError:
+                time.sleep(0.01)
+        raise RuntimeError("no 200 within 30 s:\n" + server.log())
+    finally:
+        server.stop()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("data", nargs="?", default=str(DEFAULT_DATA))
+    parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--connections", type=int, default=8)
+    arguments = parser.parse_args()
+    wrk = ensure_wrk()
+
+    with tempfile.TemporaryDirectory() as folder:
+        workdir = Path(folder)
+        model = workdir / "model.pkl"
+        subprocess.run([sys.executable, "-m", "text_similarity_model", "train", arguments.data, str(model)],
+                       check=True, capture_output=True)
+        results = {}
+        for name, extra in (("floor (constant flask_restful answer)", {"wsgi_app": "benchmarks.floor_app:app"}),
+                            ("palestras service, request log on", {})):
+            server = launch_gunicorn(model, workdir, workers=2, access_log=False, app_module=extra.get("wsgi_app"))
+            try:
+                server.wait_healthy()
+                run_wrk(wrk, server.url, 2, arguments.connections, workdir)  # warm-up
+                results[name] = run_wrk(wrk, server.url, arguments.seconds, arguments.connections, workdir)
+            finally:
+                server.stop()
+        cold = min(cold_start(model, workdir) for _ in range(3))
+
+    floor, service = results.values()
+    ratio = service["requests_per_s"] / floor["requests_per_s"]
+    print(f"wrk -t2 -c{arguments.connections} -d{arguments.seconds}s POST /predict (n_results=3), gunicorn 2 sync "
+          f"workers, {os.cpu_count()} cores, corpus {arguments.data}, {time.strftime('%Y-%m-%d')}")
+    print("| app | requests/s | p50 (ms) | p99 (ms) | errors |")
+    print("|---|---:|---:|---:|---:|")
+    for name, result in results.items():
+        print(f"| {name} | {result['requests_per_s']:,.0f} | {result['p50_ms']:.2f} | {result['p99_ms']:.2f} | "
+              f"{result['errors']} (socket: {result['socket_errors']}) |")
+    print(f"service / floor throughput: {ratio:.0%} (target >= 60%): {'OK' if ratio >= 0.6 else 'MISSED'}")
+    print(f"cold start, launch to first 200 on /predict: {cold:.2f} s (target <= 3 s): {'OK' if cold <= 3 else 'MISSED'}")
+    ok = ratio >= 0.6 and cold <= 3 and service["errors"] == 0 and service["socket_errors"] == "none"
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
