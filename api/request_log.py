@@ -137,11 +137,14 @@ class RequestLog:
 
     def _write_forever(self) -> None:
         pending: list[dict] = []
-        next_attempt = 0.0
+        # Rows are written at most every flush_interval (or when a batch is
+        # full), never one by one: a transaction per request would cost more
+        # than the prediction itself, and hold the GIL the requests need.
+        next_write = time.monotonic() + self.flush_interval
         stopping = False
         while not stopping:
             try:
-                item = self._queue.get(timeout=self.flush_interval)
+                item = self._queue.get(timeout=max(next_write - time.monotonic(), 0.001))
             except queue.Empty:
                 item = None
             while item is not None:
@@ -149,8 +152,6 @@ class RequestLog:
                     stopping = True
                     break
                 pending.append(item)
-                if len(pending) >= self.batch_size:
-                    break
                 try:
                     item = self._queue.get_nowait()
                 except queue.Empty:
@@ -160,12 +161,15 @@ class RequestLog:
                 del pending[:overflow]
                 self.counters.add("dropped_rows", overflow)
                 log.error("request log: database unavailable too long; dropped %d oldest rows", overflow)
-            if pending and (stopping or time.monotonic() >= next_attempt):
-                if self._write(pending):
+            now = time.monotonic()
+            batch_full = len(pending) >= self.batch_size and self.healthy  # no early retry when failing
+            if pending and (stopping or now >= next_write or batch_full):
+                written = self._write(pending)
+                if written:
                     pending = []
-                    next_attempt = 0.0
-                else:
-                    next_attempt = time.monotonic() + self.retry_interval
+                next_write = now + (self.flush_interval if written else self.retry_interval)
+            elif not pending:
+                next_write = now + self.flush_interval
         if pending:
             self.counters.add("dropped_rows", len(pending))
             log.error("request log: %d rows could not be written before shutdown", len(pending))

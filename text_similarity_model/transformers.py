@@ -17,7 +17,7 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.preprocessing import normalize
 from sklearn.utils.validation import check_is_fitted
-from spacy.attrs import ORTH
+from spacy.attrs import ORTH, SPACY
 
 from . import metrics
 from .metrics import RANKING_DEPTH, RankingMetrics
@@ -329,21 +329,32 @@ def _lookup_lemmas(nlp, text: str, lookup: dict, word_cache: dict, token_cache: 
     ``tests/test_transformers.py`` checks the lemmas equal spaCy's on the
     whole real corpus.
     """
+    chunks = text.split()
+    unseen = [chunk for chunk in dict.fromkeys(chunks) if chunk not in word_cache]
+    found = {}
+    if unseen:
+        # One tokenizer call for all the new chunks, joined by single spaces,
+        # then cut back into chunks at the tokens followed by a space.
+        tokens = nlp.tokenizer(" ".join(unseen)).to_array([ORTH, SPACY]).tolist()
+        ends = [position + 1 for position, (_, space) in enumerate(tokens) if space] + [len(tokens)]
+        if len(ends) != len(unseen):  # never seen; but a misaligned cut would be silent
+            raise RuntimeError(f"tokenizer cut {len(unseen)} chunks into {len(ends)}")
+        start = 0
+        for chunk, end in zip(unseen, ends):
+            found[chunk] = _token_lemmas([orth for orth, _ in tokens[start:end]], nlp.vocab, lookup, token_cache)
+            start = end
+        if len(word_cache) < _CACHE_MAX:
+            word_cache.update(found)
     lemmas: list[str] = []
-    for chunk in text.split():
+    for chunk in chunks:
         chunk_lemmas = word_cache.get(chunk)
-        if chunk_lemmas is None:
-            chunk_lemmas = _token_lemmas(nlp.tokenizer(chunk), lookup, token_cache)
-            if len(word_cache) < _CACHE_MAX:
-                word_cache[chunk] = chunk_lemmas
-        lemmas.extend(chunk_lemmas)
+        lemmas.extend(found[chunk] if chunk_lemmas is None else chunk_lemmas)
     return lemmas
 
 
-def _token_lemmas(doc, lookup: dict, cache: dict) -> tuple[str, ...]:
+def _token_lemmas(orths: list[int], vocab, lookup: dict, cache: dict) -> tuple[str, ...]:
     lemmas = []
-    vocab = doc.vocab
-    for orth in doc.to_array(ORTH).tolist():
+    for orth in orths:
         lemma = cache.get(orth, _MISSING)
         if lemma is _MISSING:
             lexeme = vocab[orth]
