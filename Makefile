@@ -49,5 +49,11 @@ data: install
 test: install-dev
 	$(BIN)/python -m pytest
 
+## bench: the quick benchmarks (figures in benchmarks/README.md); scale_bench.py and soak.py run by hand
+bench: install-dev
+	$(BIN)/python benchmarks/train_bench.py
+	$(BIN)/python benchmarks/predict_bench.py
+	$(BIN)/python benchmarks/http_bench.py
+
 clean:
 	rm -rf $(VENV) models/*.pkl models/*.pkl.json .pytest_cache
