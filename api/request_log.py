@@ -78,10 +78,9 @@ def storable(text: str) -> str:
 class RequestLog:
     """Queue rows from request handlers; a per-process thread writes them."""
 
-    def __init__(self, url: str, batch_size: int = 500, flush_interval: float = 0.2,
-                 max_pending: int = 50_000, retry_interval: float = 1.0):
+    def __init__(self, url: str, flush_interval: float = 0.2, max_pending: int = 50_000,
+                 retry_interval: float = 1.0):
         self.url = url
-        self.batch_size = batch_size
         self.flush_interval = flush_interval
         self.max_pending = max_pending
         self.retry_interval = retry_interval
@@ -137,39 +136,43 @@ class RequestLog:
 
     def _write_forever(self) -> None:
         pending: list[dict] = []
-        # Rows are written at most every flush_interval (or when a batch is
-        # full), never one by one: a transaction per request would cost more
-        # than the prediction itself, and hold the GIL the requests need.
+        # Rows are written at most once per flush_interval, all that queued
+        # up in one transaction: one per request would cost more than the
+        # prediction itself, and hold the GIL the requests need.
         next_write = time.monotonic() + self.flush_interval
         stopping = False
         while not stopping:
-            try:
-                item = self._queue.get(timeout=max(next_write - time.monotonic(), 0.001))
-            except queue.Empty:
+            if pending:
+                # Sleep until the next write instead of waking for each row:
+                # a thread switch per request costs the requests the GIL.
+                time.sleep(max(next_write - time.monotonic(), 0.0))
                 item = None
-            while item is not None:
+            else:
+                try:
+                    item = self._queue.get(timeout=self.flush_interval)
+                except queue.Empty:
+                    item = None
+            while True:
                 if item is _STOP:
                     stopping = True
                     break
-                pending.append(item)
+                if item is not None:
+                    pending.append(item)
                 try:
                     item = self._queue.get_nowait()
                 except queue.Empty:
-                    item = None
+                    break
             if len(pending) > self.max_pending:
                 overflow = len(pending) - self.max_pending
                 del pending[:overflow]
                 self.counters.add("dropped_rows", overflow)
                 log.error("request log: database unavailable too long; dropped %d oldest rows", overflow)
             now = time.monotonic()
-            batch_full = len(pending) >= self.batch_size and self.healthy  # no early retry when failing
-            if pending and (stopping or now >= next_write or batch_full):
+            if pending and (stopping or now >= next_write):
                 written = self._write(pending)
                 if written:
                     pending = []
                 next_write = now + (self.flush_interval if written else self.retry_interval)
-            elif not pending:
-                next_write = now + self.flush_interval
         if pending:
             self.counters.add("dropped_rows", len(pending))
             log.error("request log: %d rows could not be written before shutdown", len(pending))

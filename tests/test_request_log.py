@@ -55,7 +55,7 @@ def test_hostile_text_is_stored_verbatim_through_parameters(sample_model_path, d
 
 
 def test_close_writes_everything_queued(database_url):
-    log = RequestLog(database_url, batch_size=100)
+    log = RequestLog(database_url)
     for number in range(1500):
         log.record("predict", f"talk {number}", "", 3, "v", 0.5, [number])
     log.close()

@@ -107,7 +107,7 @@ def test_tune_command(sample_csv):
     assert {c["params"]["tfidf__min_df"] for c in report["configurations"]} == {1, 2}
 
     for param, message in [("tfidf__nope=1", "unknown pipeline parameter tfidf__nope"),
-                           ("tfidf__min_df=-1", "'min_df' parameter of TfidfVectorizer must be")]:
+                           ("tfidf__min_df=-1", "'min_df' parameter of QueryTfidfVectorizer must be")]:
         bad = run_cli("tune", sample_csv, "--param", param, "--folds", "2", "--n-jobs", "1")
         assert bad.returncode == 2 and message in bad.stderr
         assert len(bad.stderr.strip().splitlines()) == 1
@@ -157,7 +157,7 @@ def test_latent_blend_is_reproducible_and_pickles(tfidf_corpus):
     np.testing.assert_array_equal(first.predict(vectors[:5]), second.predict(vectors[:5]))
     restored = pickle.loads(pickle.dumps(first))
     np.testing.assert_array_equal(restored.predict(vectors[:5]), first.predict(vectors[:5]))
-    assert first.latent_corpus_.dtype == np.float16 and first.latent_corpus_.shape == (vectors.shape[0], 20)
+    assert first.latent_corpus_.dtype == np.float32 and first.latent_corpus_.shape == (vectors.shape[0], 20)
 
 
 def test_latent_components_are_capped_on_tiny_corpora():
