@@ -4,7 +4,7 @@ answering a constant of the same shape as ``POST /predict``. No model, no
 request log: what's left is the cost of HTTP, Flask, flask_restful and JSON.
 """
 
-from flask import Flask, request
+from flask import Flask
 from flask_restful import Api, Resource
 
 from api.resources import request_fields, validated

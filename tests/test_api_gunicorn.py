@@ -1,6 +1,5 @@
 """The API under a real gunicorn on a free loopback port."""
 
-import signal
 import time
 
 import pytest

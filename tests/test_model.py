@@ -1,7 +1,6 @@
 """Model: training, predictions, the model file and its failure modes."""
 
 import json
-import os
 import struct
 
 import numpy as np

@@ -5,7 +5,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from openapi_spec_validator import validate
 
 from servers import running_gunicorn

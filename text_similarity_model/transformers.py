@@ -10,7 +10,6 @@ and model selection work on them.
 from __future__ import annotations
 
 import unicodedata
-from typing import Iterable, Sequence
 
 import numpy as np
 import scipy.sparse as sp
