@@ -168,8 +168,11 @@ class Model:
         return talk
 
     def _answer(self, indices: np.ndarray, scores: np.ndarray, query: tuple[np.ndarray, np.ndarray]) -> dict:
-        query_weights = np.zeros(self.pipeline[-1].n_features_in_)
-        query_weights[query[0]] = query[1] * self._lexical_share()
+        share = self._lexical_share()
+        # The query as {term: weight x share}: a few dozen terms, looked up
+        # from plain Python (a handful of small NumPy calls per result would
+        # cost more than the arithmetic).
+        query_weights = dict(zip(query[0].tolist(), (query[1] * share).tolist()))
         predictions = []
         for index, score in zip(indices.tolist(), scores.tolist()):
             prediction = self._talk_fields(index)
@@ -179,7 +182,7 @@ class Model:
             predictions.append(prediction)
         return {"predictions": predictions, "version": self.version}
 
-    def _shared_terms(self, query_weights: np.ndarray, index: int) -> list[dict]:
+    def _shared_terms(self, query_weights: dict[int, float], index: int) -> list[dict]:
         """Why talk ``index`` matched: the ``N_TERMS`` terms it shares with the
         query that add most to its score, ``[{"term": "flask", "weight": 0.12}, ...]``.
 
@@ -187,19 +190,20 @@ class Model:
         vectors L2-normalised) times :meth:`_lexical_share`. The weights of all
         shared terms add up to the TF-IDF part of the score, which is the whole
         score unless the estimator blends in a latent similarity.
-        ``query_weights`` is the normalised query times that share, dense over
-        the vocabulary.
+        ``query_weights`` maps the query's terms to their normalised weight
+        times that share.
         """
         corpus = self.pipeline[-1].corpus_
-        start, end = corpus.indptr[index], corpus.indptr[index + 1]
-        terms = corpus.indices[start:end]
-        contributions = query_weights[terms] * corpus.data[start:end]
-        shared = np.flatnonzero(contributions)
-        # Ties by term (the vocabulary is alphabetical): a row's terms are in no set order.
-        best = shared[np.lexsort((terms[shared], -contributions[shared]))[:N_TERMS]]
+        start, end = int(corpus.indptr[index]), int(corpus.indptr[index + 1])
+        shared = [
+            (query_weights[term] * value, term)
+            for term, value in zip(corpus.indices[start:end].tolist(), corpus.data[start:end].tolist())
+            if term in query_weights
+        ]
+        # Heaviest first; ties by term (the vocabulary is alphabetical).
+        shared.sort(key=lambda pair: (-pair[0], pair[1]))
         names = self._term_names()
-        return [{"term": names[term], "weight": weight}
-                for term, weight in zip(terms[best].tolist(), contributions[best].tolist())]
+        return [{"term": names[term], "weight": weight} for weight, term in shared[:N_TERMS] if weight]
 
     def _lexical_share(self) -> float:
         """How much of a score the TF-IDF cosine makes: 1, or ``1 - latent_weight``
