@@ -18,6 +18,7 @@ from . import artifact
 from .data import TALK_COLUMNS, CleaningReport, clean_talks
 from .errors import IncompatibleModelError, ModelFileError
 from .pipeline import DEFAULT_PARAMS, build_pipeline, configuration_name
+from .transformers import l2_normalized
 
 #: Corpus columns predictions can be filtered by (``Model.facets()`` lists their values).
 FILTER_COLUMNS = ("ano", "cidade", "trilha")
@@ -126,8 +127,7 @@ class Model:
         lemmas, tfidf, cosine = (step for _, step in self.pipeline.steps)
         terms, weights = tfidf.vectorize(lemmas.transform([(title, description)])[0])
         indices, scores = cosine.rank(terms, weights, n_results, mask)
-        weights = weights / (np.linalg.norm(weights) or 1.0)  # L2-normalised, as the scores
-        return self._answer(indices, scores, (terms, weights))
+        return self._answer(indices, scores, (terms, l2_normalized(weights)))  # as the scores see it
 
     def related(self, index: int, n_results: int = 3, filters: Filters | None = None) -> dict:
         """The talks most related to corpus talk ``index``, itself excluded;
