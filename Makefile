@@ -9,8 +9,9 @@ export BIND
 
 .PHONY: install install-dev run reload train test data bench clean
 
-# A stamp per requirements file: re-installs only when they change.
-$(VENV)/.installed: requirements.txt setup.py
+# A stamp per requirements file: re-installs only when they change (or the C
+# ranking kernel's source does: the install compiles it).
+$(VENV)/.installed: requirements.txt setup.py text_similarity_model/_ranking.c
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt -e .

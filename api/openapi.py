@@ -74,6 +74,8 @@ class Health(Schema):
     status = fields.String(required=True)
     model_version = fields.String(required=True)
     request_log = fields.String(required=True)
+    ranking = fields.String(required=True, metadata={
+        "description": "compiled (the C kernel) or numpy (the kernel was not built: same answers, slower)"})
 
 
 class Stats(Schema):

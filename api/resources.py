@@ -10,6 +10,7 @@ from flask_restful import Resource
 from marshmallow import ValidationError
 
 from text_similarity_model.model import FILTER_COLUMNS
+from text_similarity_model.transformers import ranking_backend
 
 from .errors import ApiError
 from .schemas import PredictRequest, RelatedQuery, error_message
@@ -130,6 +131,7 @@ class Health(Resource):
             "status": "ok",
             "model_version": model.version,
             "request_log": "ok" if services().request_log.healthy else "failing (answers go on)",
+            "ranking": ranking_backend(),
         }
 
 

@@ -119,7 +119,11 @@ def test_version_reports_the_artifact(client, sample_model_path):
 
 
 def test_health(client):
-    assert client.get("/health").get_json()["status"] == "ok"
+    from text_similarity_model.transformers import ranking_backend
+
+    health = client.get("/health").get_json()
+    assert health["status"] == "ok"
+    assert health["ranking"] == ranking_backend() in ("compiled", "numpy")
 
 
 def test_stats_counts_requests_and_latency(client, app):
@@ -145,3 +149,24 @@ def test_missing_model_fails_app_creation_with_the_fix(tmp_path):
 
     with pytest.raises(ModelFileError, match="make train"):
         create_app({"MODEL_PATH": str(tmp_path / "none.pkl")})
+
+
+def test_a_model_the_installed_code_cannot_run_fails_app_creation_with_the_fix(trained_model, tmp_path):
+    """E.g. a file from an older palestras whose steps lack today's methods:
+    refused at start-up with the fix, not a traceback on every request."""
+    import copy
+
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from api import create_app
+    from text_similarity_model import IncompatibleModelError
+
+    older = copy.deepcopy(trained_model)
+    fitted = older.pipeline.steps[1][1]
+    plain = TfidfVectorizer(**fitted.get_params())
+    plain.__dict__.update({key: value for key, value in fitted.__dict__.items() if key.endswith("_")})
+    older.pipeline.steps[1] = ("tfidf", plain)  # no vectorize(): as models written before it
+    path = tmp_path / "older.pkl"
+    older.serialize(path)
+    with pytest.raises(IncompatibleModelError, match=r"older.pkl.*retrain it \(make train\)"):
+        create_app({"MODEL_PATH": str(path), "DATABASE_URL": f"sqlite:///{tmp_path / 'requests.db'}"})

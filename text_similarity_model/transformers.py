@@ -21,6 +21,11 @@ from spacy.attrs import ORTH, SPACY
 from . import metrics
 from .metrics import RANKING_DEPTH, RankingMetrics
 
+try:  # the ranking hot loop in C, built by setup.py when a C compiler is there
+    from . import _ranking
+except ImportError:  # pragma: no cover - depends on the install
+    _ranking = None
+
 #: Value of ``spacy_model`` meaning "spaCy's blank Portuguese language with
 #: the lookup lemmatizer": works offline, nothing to download.
 BLANK_PORTUGUESE = "blank:pt"
@@ -148,6 +153,11 @@ class LemmatizationTransformer(TransformerMixin, BaseEstimator):
         lemma (or which themselves) occur in the fitted corpus. Any other form
         can't reach the TF-IDF vocabulary, so results are identical to using
         the whole 825k-entry table, at a fraction of its size and load time.
+    word_lemmas_ : dict[str, tuple[str, ...]]
+        Blank pipeline only: the lemmas of each whitespace-separated word of
+        the fitted corpus (at most 200,000 words), as computed while fitting.
+        A query's words are mostly the corpus', so they are looked up here
+        instead of going through spaCy's tokenizer (``_lookup_lemmas``).
     n_features_in_ : int
         Always 1 (one text per document), set for scikit-learn's checks.
     """
@@ -220,9 +230,12 @@ class LemmatizationTransformer(TransformerMixin, BaseEstimator):
             # Without lemmatization an empty table maps every form to itself.
             full_lookup = load_portuguese_lemma_lookup() if self.lemmatize else {}
         texts = [part for doc in documents for part in _split_document(doc)]
-        token_lists = self._tokenize_corpus(nlp, texts, full_lookup)
+        word_lemmas: dict = {}
+        token_lists = self._tokenize_corpus(nlp, texts, full_lookup, word_lemmas)
 
         if full_lookup is not None:
+            # The lemmas of a corpus word are the same with the restricted table.
+            self.word_lemmas_ = word_lemmas
             corpus_lemmas = {lemma for tokens in token_lists for lemma in tokens}
             self.lemma_lookup_ = {
                 form: lemma
@@ -236,11 +249,12 @@ class LemmatizationTransformer(TransformerMixin, BaseEstimator):
             lemma_lists.append(self._combine(title_tokens, description_tokens))
         return lemma_lists
 
-    def _tokenize_corpus(self, nlp, texts, full_lookup) -> list[list[str]]:
-        """Raw (accent-preserving) lemma lists for every text of the corpus."""
+    def _tokenize_corpus(self, nlp, texts, full_lookup, word_lemmas: dict) -> list[list[str]]:
+        """Raw (accent-preserving) lemma lists for every text of the corpus;
+        with the lookup table, ``word_lemmas`` gets each word's lemmas."""
         if full_lookup is not None:
             # Only the tokenizer is needed: lemmas come from the lookup table.
-            caches: tuple[dict, dict] = ({}, {})
+            caches: tuple[dict, dict] = (word_lemmas, {})
             return [_lookup_lemmas(nlp, _prepare(text), full_lookup, *caches)
                     for text in self._with_progress(texts, len(texts))]
         lowered = (_prepare(text) for text in texts)
@@ -273,7 +287,8 @@ class LemmatizationTransformer(TransformerMixin, BaseEstimator):
             return []
         caches = self.__dict__.get("_lemma_caches")
         if caches is None:
-            caches = self.__dict__["_lemma_caches"] = ({}, {})
+            # Seeded with the corpus' words (a model from before word_lemmas_: empty).
+            caches = self.__dict__["_lemma_caches"] = (dict(getattr(self, "word_lemmas_", {})), {})
         return _lookup_lemmas(self._nlp(), _prepare(text), self.lemma_lookup_, *caches)
 
     def _lemmatize_with_pipeline(self, text: str) -> list[str]:
@@ -462,6 +477,7 @@ class CosineSimilaritiesEstimator(BaseEstimator):
         self.n_features_in_ = corpus.shape[1]
         self.labels_ = None if y is None else np.asarray(y, dtype=object)
         self.latent_terms_, self.latent_corpus_ = self._fit_latent(corpus)
+        self.__dict__.pop("_kernel_cache", None)
         return self
 
     def predict(self, X) -> np.ndarray:
@@ -478,11 +494,13 @@ class CosineSimilaritiesEstimator(BaseEstimator):
         ``mask`` (bool, shape (n_documents,)) keeps only the talks it marks,
         before the best ``k`` are taken.
 
-        This is the service's hot path, so it is plain NumPy on the inverted
-        index: the postings of the query's terms are gathered and summed per
-        talk (``bincount``), only the talks sharing a term are ranked
-        (``argpartition``), and no scipy or scikit-learn call (each with
-        tens of microseconds of checks) is made per query.
+        This is the service's hot path: one call into a small C kernel
+        (``_ranking.c``) walks the postings of the query's terms on the
+        inverted index, sums them per talk, re-scores the best candidates
+        in the latent space and keeps the ``k`` best, so a query costs in
+        proportion to its postings, not to the corpus. Without the compiled
+        kernel the same steps run in NumPy (``_query_scores``, ``_best``),
+        with the same results.
         """
         if not hasattr(self, "inverted_index_"):
             check_is_fitted(self)
@@ -495,16 +513,49 @@ class CosineSimilaritiesEstimator(BaseEstimator):
              mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`top_k` of one query given as its sparse vector: its terms
         (column indices) and their weights."""
+        weights = l2_normalized(np.asarray(weights, dtype=np.float64))
+        kernel = self._kernel_arrays()
+        if kernel is not None:
+            return self._rank_compiled(kernel, terms, weights, k, mask)
         documents, scores = self._query_scores(terms, weights)
         if mask is not None:
             keep = mask[documents]
             documents, scores = documents[keep], scores[keep]
         return _best(documents, scores, k)
 
+    def _kernel_arrays(self) -> tuple | None:
+        """The fitted arrays as the C kernel takes them (built once, never
+        pickled), or None to rank with NumPy: no compiled kernel, or an
+        index too large for its 32-bit offsets."""
+        arrays = self.__dict__.get("_kernel_cache")
+        if arrays is None:
+            index = self.inverted_index_
+            latent = getattr(self, "latent_corpus_", None) is not None
+            usable = (_ranking is not None and index.indptr.dtype == np.int32
+                      and index.indices.dtype == np.int32 and index.data.dtype == np.float64)
+            # The latent term vectors widened to float32 once here (a few MB,
+            # shared by gunicorn's workers): the file keeps them in float16.
+            arrays = (index.indptr, index.indices, index.data, index.shape[1],
+                      self.latent_terms_.astype(np.float32) if latent else None,
+                      self.latent_corpus_ if latent else None) if usable else ()
+            self.__dict__["_kernel_cache"] = arrays
+        return arrays or None
+
+    def _rank_compiled(self, arrays: tuple, terms, weights, k: int, mask) -> tuple[np.ndarray, np.ndarray]:
+        indptr, indices, data, n_documents, latent_terms, latent_corpus = arrays
+        documents, scores = np.empty(k, dtype=np.int64), np.empty(k)
+        if mask is not None:
+            mask = np.ascontiguousarray(mask, dtype=bool)
+        written = _ranking.rank(
+            indptr, indices, data, n_documents, np.ascontiguousarray(terms, dtype=np.int32), weights,
+            latent_terms, latent_corpus, float(self.latent_weight), int(self.latent_candidates),
+            mask, documents, scores)
+        return documents[:written].astype(np.intp, copy=False), scores[:written]
+
     def _query_scores(self, terms: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(documents, scores)`` of every talk sharing a term with one query
-        (``terms`` and their ``weights``), documents ascending, scores > 0."""
-        weights = l2_normalized(np.asarray(weights, dtype=np.float64))
+        (``terms`` and their L2-normalised ``weights``), documents ascending.
+        The NumPy twin of the C kernel's steps 1 and 2 (``_ranking.c``)."""
         index = self.inverted_index_
         starts = index.indptr[terms]
         lengths = index.indptr[terms + 1] - starts
@@ -521,6 +572,11 @@ class CosineSimilaritiesEstimator(BaseEstimator):
         if getattr(self, "latent_corpus_", None) is not None:
             scores = self._blend(terms, weights, documents, scores)
         return documents, np.minimum(scores, 1.0)
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_kernel_cache", None)
+        return state
 
     def score(self, X, y) -> float:
         """Mean precision@5 of the queries ``X`` (labels ``y``) against the
@@ -619,26 +675,39 @@ class CosineSimilaritiesEstimator(BaseEstimator):
         ``documents``/``scores``: its TF-IDF matches (documents ascending).
         """
         weight = self.latent_weight
-        n_candidates = max(int(self.latent_candidates), 1)
-        if len(scores) > n_candidates:
-            candidates = np.argpartition(-scores, n_candidates - 1)[:n_candidates]
-        else:
-            candidates = np.arange(len(scores))
-        # float32 on the query's own terms and the candidates' rows only.
-        latent_query = weights.astype(np.float32) @ self.latent_terms_[terms].astype(np.float32)
-        norm = np.linalg.norm(latent_query)
+        candidates = _best_positions(scores, max(int(self.latent_candidates), 1), documents)
+        # In double precision from the stored float16/float32 rows, as the C kernel does.
+        latent_query = weights @ self.latent_terms_[terms].astype(np.float64)
+        norm = np.sqrt(np.dot(latent_query, latent_query))
         if norm > 0:
             latent_query /= norm
-        latent = self.latent_corpus_[documents[candidates]] @ latent_query
+        latent = self.latent_corpus_[documents[candidates]].astype(np.float64) @ latent_query
         blended = scores * (1.0 - weight)
         blended[candidates] += weight * np.maximum(latent, 0.0)
         return blended
+
+
+def ranking_backend() -> str:
+    """``"compiled"`` when the C ranking kernel was built, else ``"numpy"``
+    (the same answers, about twice as slow)."""
+    return "compiled" if _ranking is not None else "numpy"
 
 
 def l2_normalized(weights: np.ndarray) -> np.ndarray:
     """``weights`` scaled to unit L2 norm (all zeros stay zeros)."""
     norm = np.sqrt(np.dot(weights, weights))
     return weights / norm if norm > 0 else weights
+
+
+def _best_positions(scores: np.ndarray, n: int, documents: np.ndarray) -> np.ndarray:
+    """Positions of the ``n`` best ``scores``, ties by lower document
+    (``documents`` ascending): the same talks the C kernel picks."""
+    if n >= len(scores):
+        return np.arange(len(scores))
+    nth_best = np.partition(scores, len(scores) - n)[len(scores) - n]
+    above = np.flatnonzero(scores > nth_best)
+    tied = np.flatnonzero(scores == nth_best)[:n - len(above)]
+    return np.concatenate((above, tied))
 
 
 def _best(documents: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

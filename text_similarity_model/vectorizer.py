@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -35,7 +37,12 @@ class QueryTfidfVectorizer(TfidfVectorizer):
     def vectorize(self, document) -> tuple[np.ndarray, np.ndarray]:
         """One document's tf-idf vector as ``(terms, weights)``: its non-zero
         columns, ascending (int32), and their values (float64); the row
-        :meth:`transform` would give, without building a matrix."""
+        :meth:`transform` would give, without building a matrix.
+
+        A query has a few dozen terms: the arithmetic is done on Python
+        floats and only the two result arrays are NumPy's (a NumPy call per
+        step would cost more than the arithmetic).
+        """
         analyze, vocabulary, idf = self._query_state()
         counter: dict[int, int] = {}
         for feature in analyze(document):
@@ -43,26 +50,26 @@ class QueryTfidfVectorizer(TfidfVectorizer):
             if column is not None:
                 counter[column] = counter.get(column, 0) + 1
         columns = sorted(counter)
-        terms = np.array(columns, dtype=np.int32)
-        weights = np.array([counter[column] for column in columns], dtype=np.float64)
         if self.binary:
-            weights[:] = 1.0
-        if self.sublinear_tf:
-            np.log(weights, weights)
-            weights += 1.0
+            values = [1.0] * len(columns)
+        elif self.sublinear_tf:
+            values = [math.log(counter[column]) + 1.0 for column in columns]
+        else:
+            values = [float(counter[column]) for column in columns]
         if idf is not None:
-            weights *= idf[terms]
-        if self.norm is not None and len(weights):
-            norm = np.sqrt(np.dot(weights, weights)) if self.norm == "l2" else np.abs(weights).sum()
+            values = [value * idf[column] for value, column in zip(values, columns)]
+        if self.norm is not None and values:
+            norm = math.sqrt(math.fsum(value * value for value in values)) if self.norm == "l2" \
+                else math.fsum(abs(value) for value in values)
             if norm > 0:
-                weights /= norm
-        return terms, weights
+                values = [value / norm for value in values]
+        return np.array(columns, dtype=np.int32), np.array(values, dtype=np.float64)
 
     def _query_state(self):
-        """The analyzer, vocabulary and idf, built once (never pickled)."""
+        """The analyzer, vocabulary and idf (a list), built once (never pickled)."""
         state = self.__dict__.get("_query_cache")
         if state is None:
-            state = (self.build_analyzer(), self.vocabulary_, self.idf_ if self.use_idf else None)
+            state = (self.build_analyzer(), self.vocabulary_, self.idf_.tolist() if self.use_idf else None)
             self.__dict__["_query_cache"] = state
         return state
 

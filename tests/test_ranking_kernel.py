@@ -1,0 +1,112 @@
+"""The compiled ranking kernel (text_similarity_model/_ranking.c) and its
+NumPy twin give the same answers; the kernel refuses bad input instead of
+reading out of bounds.
+
+tests/test_fast_path.py holds the service's path (the kernel, when built) to
+the straightforward pipeline; here the NumPy path is held to it too, and the
+two paths to each other on every talk of the real corpus.
+"""
+
+import os
+
+import numpy as np
+import pytest
+
+from text_similarity_model import Model, transformers
+from text_similarity_model.data import read_talks_csv
+
+from test_fast_path import sample_queries, straightforward_ranking
+
+# .ci/run sets this: there the kernel must have been built, never skipped.
+REQUIRE_KERNEL = os.environ.get("PALESTRAS_REQUIRE_KERNEL") == "1"
+
+
+@pytest.fixture
+def kernel():
+    if transformers._ranking is None:
+        if REQUIRE_KERNEL:
+            pytest.fail("the C ranking kernel was not built (PALESTRAS_REQUIRE_KERNEL=1): is gcc installed?")
+        pytest.skip("the C ranking kernel was not built (no C compiler at install): NumPy path only")
+    return transformers._ranking
+
+
+def rank_with_numpy(cosine, terms, weights, k, mask=None):
+    """``cosine.rank`` with the compiled kernel switched off."""
+    kernel = transformers._ranking
+    transformers._ranking = None
+    cosine.__dict__.pop("_kernel_cache", None)
+    try:
+        return cosine.rank(terms, weights, k, mask)
+    finally:
+        transformers._ranking = kernel
+        cosine.__dict__.pop("_kernel_cache", None)
+
+
+def test_the_numpy_path_equals_the_straightforward_pipeline(trained_model, sample_talks):
+    lemmas, tfidf, cosine = (step for _, step in trained_model.pipeline.steps)
+    mask = np.asarray(sample_talks["ano"].astype(str) == "2018")
+    for n_results in (1, 3, 25):
+        for title, description in sample_queries(sample_talks):
+            terms, weights = tfidf.vectorize(lemmas.transform([(title, description)])[0])
+            for talk_mask in (None, mask):
+                indexes, scores = rank_with_numpy(cosine, terms, weights, n_results, talk_mask)
+                expected_indexes, expected_scores = straightforward_ranking(
+                    trained_model, title, description, n_results, talk_mask)
+                assert indexes.tolist() == list(expected_indexes)
+                np.testing.assert_allclose(scores, expected_scores, rtol=0, atol=1e-9)
+
+
+def test_kernel_and_numpy_agree_on_every_talk_of_the_real_corpus(kernel, real_csv):
+    talks, _ = read_talks_csv(real_csv)
+    model = Model()
+    model.train(talks)
+    lemmas, tfidf, cosine = (step for _, step in model.pipeline.steps)
+    rng = np.random.default_rng(2019)
+    corpus = model._columns
+    for row in range(len(model)):
+        terms, weights = tfidf.vectorize(lemmas.transform([(corpus["title"][row], corpus["description"][row])])[0])
+        k = int(rng.integers(1, 60))
+        mask = rng.random(len(model)) < 0.3 if row % 4 == 0 else None
+        compiled_indexes, compiled_scores = cosine.rank(terms, weights, k, mask)
+        numpy_indexes, numpy_scores = rank_with_numpy(cosine, terms, weights, k, mask)
+        assert compiled_indexes.tolist() == numpy_indexes.tolist(), f"talk {row}"
+        np.testing.assert_allclose(compiled_scores, numpy_scores, rtol=0, atol=1e-12)
+
+
+def test_the_kernel_answers_nothing_for_no_match_or_an_empty_mask(kernel, trained_model):
+    cosine = trained_model.pipeline[-1]
+    terms = np.array([0, 1], dtype=np.int32)
+    indexes, scores = cosine.rank(terms, np.array([1.0, 1.0]), 5, np.zeros(len(trained_model), dtype=bool))
+    assert len(indexes) == len(scores) == 0
+    indexes, _ = cosine.rank(np.empty(0, dtype=np.int32), np.empty(0), 5)
+    assert len(indexes) == 0
+    # The accumulator was reset: the same query answers the same afterwards.
+    first = cosine.rank(terms, np.array([1.0, 1.0]), 5)
+    assert cosine.rank(terms, np.array([1.0, 1.0]), 5)[0].tolist() == first[0].tolist()
+
+
+def test_the_kernel_refuses_out_of_range_terms_and_wrong_types(kernel, trained_model):
+    cosine = trained_model.pipeline[-1]
+    indptr, indices, data, n_documents, latent_terms, latent_corpus = cosine._kernel_arrays()
+    out_documents, out_scores = np.empty(3, dtype=np.int64), np.empty(3)
+
+    def call(terms, weights=None, **changes):
+        arguments = dict(indptr=indptr, indices=indices, data=data, n_documents=n_documents, terms=terms,
+                         weights=np.ones(len(terms)) if weights is None else weights,
+                         latent_terms=latent_terms, latent_corpus=latent_corpus)
+        arguments.update(changes)
+        return kernel.rank(*arguments.values(), 0.5, 200, None, out_documents, out_scores)
+
+    with pytest.raises(ValueError, match="outside the vocabulary"):
+        call(np.array([len(indptr) - 1], dtype=np.int32))
+    with pytest.raises(ValueError, match="outside the vocabulary"):
+        call(np.array([-1], dtype=np.int32))
+    with pytest.raises(TypeError, match="terms"):
+        call(np.array([0], dtype=np.int64))
+    with pytest.raises(ValueError, match="inconsistent sizes"):
+        call(np.array([0], dtype=np.int32), weights=np.ones(2))
+    with pytest.raises(ValueError, match="corrupt"):
+        bad_indices = indices.copy()
+        bad_indices[indptr[0]:indptr[1]] = n_documents  # a posting past the last talk
+        call(np.array([0], dtype=np.int32), indices=bad_indices)
+    assert call(np.array([0], dtype=np.int32)) >= 1  # and it still works afterwards
