@@ -43,7 +43,6 @@ def create_app(config: dict | None = None) -> Flask:
         MODEL_PATH=os.environ.get("MODEL_PATH", str(REPO / "models" / "model.pkl")),
         DATABASE_URL=os.environ.get("DATABASE_URL", f"sqlite:///{REPO / 'instance' / 'requests.db'}"),
         MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
-        RESTFUL_JSON={"ensure_ascii": False},
         ERROR_404_HELP=False,
     )
     app.config.update(config or {})

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from flask import jsonify, request
+import orjson
+from flask import jsonify, make_response, request
 from flask_restful import Api
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
 
@@ -46,8 +47,22 @@ def _message(error: HTTPException) -> str:
     return error.description or error.name
 
 
+def output_json(data, code, headers=None):
+    """flask_restful's JSON representation, encoded by orjson: UTF-8 text as
+    is (no \\u escapes), several times faster than the standard library on
+    an answer's floats and strings."""
+    response = make_response(orjson.dumps(data, option=orjson.OPT_APPEND_NEWLINE), code)
+    response.headers.extend(headers or {})
+    return response
+
+
 class JsonApi(Api):
-    """flask_restful's ``Api`` with our JSON errors for every route."""
+    """flask_restful's ``Api`` with our JSON errors for every route, and
+    :func:`output_json` for every answer."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.representations = {"application/json": output_json}
 
     def handle_error(self, e):
         return error_response(e)

@@ -12,7 +12,6 @@ what is still queued.
 from __future__ import annotations
 
 import atexit
-import json
 import logging
 import multiprocessing
 import os
@@ -105,11 +104,10 @@ class RequestLog:
             "n_results": n_results,
             "model_version": model_version,
             "latency_ms": latency_ms,
-            "result_indexes": json.dumps(result_indexes),
+            "result_indexes": "[" + ", ".join(map(str, result_indexes)) + "]",  # a JSON list of ints
         }
         self._ensure_writer()
-        self._queue.put(row)
-        self.counters.add("queued")
+        self._queue.put(row)  # counted as queued by the writer, once per batch: no lock per request
 
     def close(self, timeout: float = 15.0) -> None:
         """Write what is queued and stop the writer (idempotent)."""
@@ -152,6 +150,7 @@ class RequestLog:
                     item = self._queue.get(timeout=self.flush_interval)
                 except queue.Empty:
                     item = None
+            received = len(pending)
             while True:
                 if item is _STOP:
                     stopping = True
@@ -162,6 +161,8 @@ class RequestLog:
                     item = self._queue.get_nowait()
                 except queue.Empty:
                     break
+            if len(pending) > received:
+                self.counters.add("queued", len(pending) - received)
             if len(pending) > self.max_pending:
                 overflow = len(pending) - self.max_pending
                 del pending[:overflow]

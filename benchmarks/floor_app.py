@@ -1,12 +1,14 @@
 """The framework floor for ``http_bench.py``: flask_restful under the same
 gunicorn settings, validating the same fields with the same schema, and
-answering a constant of the same shape as ``POST /predict``. No model, no
-request log: what's left is the cost of HTTP, Flask, flask_restful and JSON.
+answering a constant of the same shape as ``POST /predict`` through the same
+JSON encoder. No model, no request log: what's left is the cost of HTTP,
+Flask, flask_restful and JSON.
 """
 
 from flask import Flask
 from flask_restful import Api, Resource
 
+from api.errors import output_json
 from api.resources import request_fields, validated
 from api.schemas import PredictRequest
 
@@ -35,7 +37,7 @@ class Health(Resource):
 
 
 app = Flask(__name__)
-app.config["RESTFUL_JSON"] = {"ensure_ascii": False}
 api = Api(app)
+api.representations["application/json"] = output_json
 api.add_resource(ConstantPredict, "/predict")
 api.add_resource(Health, "/health")

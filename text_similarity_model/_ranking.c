@@ -41,6 +41,7 @@ typedef struct {
 static double *accumulated = NULL;  /* per talk: summed cosine (0 when untouched) */
 static uint8_t *seen = NULL;        /* per talk: touched by this query */
 static int32_t *touched = NULL;     /* the talks touched, in first-touch order */
+static Entry *matches = NULL;       /* the talks matched, with their cosines */
 static Py_ssize_t scratch_size = 0;
 
 static int ensure_scratch(Py_ssize_t n_docs) {
@@ -48,19 +49,23 @@ static int ensure_scratch(Py_ssize_t n_docs) {
     double *new_accumulated = calloc((size_t)n_docs, sizeof(double));
     uint8_t *new_seen = calloc((size_t)n_docs, 1);
     int32_t *new_touched = malloc((size_t)n_docs * sizeof(int32_t));
-    if (!new_accumulated || !new_seen || !new_touched) {
+    Entry *new_matches = malloc((size_t)n_docs * sizeof(Entry));
+    if (!new_accumulated || !new_seen || !new_touched || !new_matches) {
         free(new_accumulated);
         free(new_seen);
         free(new_touched);
+        free(new_matches);
         PyErr_NoMemory();
         return -1;
     }
     free(accumulated);
     free(seen);
     free(touched);
+    free(matches);
     accumulated = new_accumulated;
     seen = new_seen;
     touched = new_touched;
+    matches = new_matches;
     scratch_size = n_docs;
     return 0;
 }
@@ -193,7 +198,7 @@ PyDoc_STRVAR(rank_doc,
 "One query's best talks, written to out_docs (int64) and out_scores (float64),\n"
 "as many as they hold; returns how many were written. indptr/indices/data: the\n"
 "inverted index (CSR, int32/int32/float64, one row per term); terms (int32) and\n"
-"weights (float64, L2-normalised): the query; latent_terms (float32, n_terms x c)\n"
+"weights (float64, L2-normalised here): the query; latent_terms (float32, n_terms x c)\n"
 "and latent_corpus (float32, n_docs x c), or None for the plain cosine; mask\n"
 "(bool, n_docs) or None.");
 
@@ -256,6 +261,17 @@ static PyObject *rank(PyObject *module, PyObject *args) {
         return NULL;
     }
 
+    /* The query's weights, L2-normalised (a cosine). */
+    double *unit_weights = malloc((size_t)(n_query > 0 ? n_query : 1) * sizeof(double));
+    if (!unit_weights) {
+        release(v, N_VIEWS);
+        return PyErr_NoMemory();
+    }
+    double weights_norm = 0.0;
+    for (Py_ssize_t q = 0; q < n_query; q++) weights_norm += weights[q] * weights[q];
+    weights_norm = sqrt(weights_norm);
+    for (Py_ssize_t q = 0; q < n_query; q++) unit_weights[q] = weights_norm > 0 ? weights[q] / weights_norm : weights[q];
+
     /* 1. Cosine: postings summed per talk, term by term. */
     Py_ssize_t n_touched = 0;
     const char *error = NULL;
@@ -265,7 +281,7 @@ static PyObject *rank(PyObject *module, PyObject *args) {
             error = "rank: a query term is outside the vocabulary";
             break;
         }
-        double weight = weights[q];
+        double weight = unit_weights[q];
         int32_t start = indptr[term], end = indptr[term + 1];
         if (start < 0 || end < start || end > n_postings) {
             error = "rank: the inverted index is corrupt";
@@ -296,34 +312,27 @@ static PyObject *rank(PyObject *module, PyObject *args) {
 
     Entry *heap = NULL;
     double *latent_query = NULL;
-    Py_ssize_t written = 0;
+    Py_ssize_t written = 0, n_best = 0, n_marked = 0;
+    int rescored = 0;
     if (error) goto done;
 
-    /* 2. Latent re-scoring of the best candidates. */
-    if (latent && n_matches > 0 && n_components > 0) {
-        Py_ssize_t n_best = n_candidates < 1 ? 1 : n_candidates;
+    /* 2. Latent re-scoring of the best candidates, marked in ``seen``. */
+    rescored = latent && n_matches > 0 && n_components > 0;
+    if (rescored) {
+        n_best = n_candidates < 1 ? 1 : n_candidates;
         if (n_best > n_matches) n_best = n_matches;
-        heap = malloc((size_t)n_best * sizeof(Entry));
         latent_query = calloc((size_t)n_components, sizeof(double));
-        if (!heap || !latent_query) {
-            PyErr_NoMemory();
-            goto done;
-        }
-        Entry *matches = malloc((size_t)n_matches * sizeof(Entry));
-        if (!matches) {
+        if (!latent_query) {
             PyErr_NoMemory();
             goto done;
         }
         for (Py_ssize_t i = 0; i < n_matches; i++) matches[i] = (Entry){accumulated[touched[i]], touched[i]};
-        select_best(matches, n_matches, n_best);
-        memcpy(heap, matches, (size_t)n_best * sizeof(Entry));
-        free(matches);
-        Best candidates = {heap, n_best, n_best};
+        select_best(matches, n_matches, n_best);  /* the candidates: matches[0..n_best) */
 
         for (Py_ssize_t q = 0; q < n_query; q++) {
             const float *row = latent_terms + (Py_ssize_t)terms[q] * n_components;
             for (Py_ssize_t c = 0; c < n_components; c++)
-                latent_query[c] += weights[q] * (double)row[c];
+                latent_query[c] += unit_weights[q] * (double)row[c];
         }
         double norm = 0.0;
         for (Py_ssize_t c = 0; c < n_components; c++) norm += latent_query[c] * latent_query[c];
@@ -331,21 +340,23 @@ static PyObject *rank(PyObject *module, PyObject *args) {
         if (norm > 0)
             for (Py_ssize_t c = 0; c < n_components; c++) latent_query[c] /= norm;
 
-        /* The candidates' latent cosines, before any score is scaled. */
-        for (Py_ssize_t i = 0; i < candidates.size; i++) {
-            const float *row = latent_corpus + candidates.entries[i].doc * n_components;
-            candidates.entries[i].score = dot(row, latent_query, n_components);
+        /* A candidate's score: (1 - w) * cosine, then + w * max(latent cosine, 0). */
+        for (Py_ssize_t i = 0; i < n_best; i++) {
+            int64_t doc = matches[i].doc;
+            if (i + 2 < n_best)  /* rows are scattered: ask for the next ones early */
+                for (Py_ssize_t c = 0; c < n_components; c += 16)
+                    __builtin_prefetch(latent_corpus + matches[i + 2].doc * n_components + c);
+            double similarity = dot(latent_corpus + doc * n_components, latent_query, n_components);
+            double score = accumulated[doc] * (1.0 - latent_weight);
+            score += latent_weight * (similarity > 0.0 ? similarity : 0.0);
+            accumulated[doc] = score;
+            seen[doc] = 1;
+            n_marked++;
         }
-        for (Py_ssize_t i = 0; i < n_matches; i++) accumulated[touched[i]] *= 1.0 - latent_weight;
-        for (Py_ssize_t i = 0; i < candidates.size; i++) {
-            double similarity = candidates.entries[i].score;
-            accumulated[candidates.entries[i].doc] += latent_weight * (similarity > 0.0 ? similarity : 0.0);
-        }
-        free(heap);
-        heap = NULL;
     }
 
-    /* 3. The k best talks the mask keeps, scores capped at 1. */
+    /* 3. The k best talks the mask keeps, scores capped at 1; the others'
+     * scores are (1 - w) * cosine when there was a re-scoring. */
     if (k > 0) {
         heap = malloc((size_t)k * sizeof(Entry));
         if (!heap) {
@@ -357,6 +368,7 @@ static PyObject *rank(PyObject *module, PyObject *args) {
             int32_t doc = touched[i];
             if (mask && !mask[doc]) continue;
             double score = accumulated[doc];
+            if (rescored && !seen[doc]) score *= 1.0 - latent_weight;
             offer(&best, score < 1.0 ? score : 1.0, doc);
         }
         qsort(best.entries, (size_t)best.size, sizeof(Entry), best_first);
@@ -368,10 +380,12 @@ static PyObject *rank(PyObject *module, PyObject *args) {
     }
 
 done:
-    /* Leave the accumulator all zeros for the next query. */
+    /* Leave the scratch all zeros for the next query. */
     for (Py_ssize_t i = 0; i < n_matches; i++) accumulated[touched[i]] = 0.0;
+    for (Py_ssize_t i = 0; i < n_marked; i++) seen[matches[i].doc] = 0;
     free(heap);
     free(latent_query);
+    free(unit_weights);
     release(v, N_VIEWS);
     if (error) {
         PyErr_SetString(PyExc_ValueError, error);

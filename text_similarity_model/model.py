@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -18,7 +19,6 @@ from . import artifact
 from .data import TALK_COLUMNS, CleaningReport, clean_talks
 from .errors import IncompatibleModelError, ModelFileError
 from .pipeline import DEFAULT_PARAMS, build_pipeline, configuration_name
-from .transformers import l2_normalized
 
 #: Corpus columns predictions can be filtered by (``Model.facets()`` lists their values).
 FILTER_COLUMNS = ("ano", "cidade", "trilha")
@@ -127,7 +127,7 @@ class Model:
         lemmas, tfidf, cosine = (step for _, step in self.pipeline.steps)
         terms, weights = tfidf.vectorize(lemmas.transform([(title, description)])[0])
         indices, scores = cosine.rank(terms, weights, n_results, mask)
-        return self._answer(indices, scores, (terms, l2_normalized(weights)))  # as the scores see it
+        return self._answer(indices, scores, (terms, weights))
 
     def related(self, index: int, n_results: int = 3, filters: Filters | None = None) -> dict:
         """The talks most related to corpus talk ``index``, itself excluded;
@@ -168,21 +168,25 @@ class Model:
         return talk
 
     def _answer(self, indices: np.ndarray, scores: np.ndarray, query: tuple[np.ndarray, np.ndarray]) -> dict:
-        share = self._lexical_share()
-        # The query as {term: weight x share}: a few dozen terms, looked up
-        # from plain Python (a handful of small NumPy calls per result would
-        # cost more than the arithmetic).
-        query_weights = dict(zip(query[0].tolist(), (query[1] * share).tolist()))
+        """The answer for ranked talks ``indices``/``scores`` of ``query``
+        (its terms and weights). Plain Python over a few dozen numbers: a
+        NumPy call per step would cost more than the arithmetic."""
+        # The query as {term: weight x share}, its weights L2-normalised as the scores see them.
+        weights = query[1].tolist()
+        norm = math.hypot(*weights)
+        scale = self._lexical_share() / norm if norm > 0 else 0.0
+        query_weights = dict(zip(query[0].tolist(), [weight * scale for weight in weights]))
+        corpus, names = self.pipeline[-1].corpus_, self._term_names()
         predictions = []
         for index, score in zip(indices.tolist(), scores.tolist()):
             prediction = self._talk_fields(index)
             prediction["score"] = score
             prediction["index"] = index
-            prediction["terms"] = self._shared_terms(query_weights, index)
+            prediction["terms"] = self._shared_terms(query_weights, index, corpus, names)
             predictions.append(prediction)
         return {"predictions": predictions, "version": self.version}
 
-    def _shared_terms(self, query_weights: dict[int, float], index: int) -> list[dict]:
+    def _shared_terms(self, query_weights: dict[int, float], index: int, corpus, names: list[str]) -> list[dict]:
         """Why talk ``index`` matched: the ``N_TERMS`` terms it shares with the
         query that add most to its score, ``[{"term": "flask", "weight": 0.12}, ...]``.
 
@@ -191,10 +195,10 @@ class Model:
         shared terms add up to the TF-IDF part of the score, which is the whole
         score unless the estimator blends in a latent similarity.
         ``query_weights`` maps the query's terms to their normalised weight
-        times that share.
+        times that share; ``corpus`` is the estimator's (normalised) corpus
+        and ``names`` the vocabulary by column.
         """
-        corpus = self.pipeline[-1].corpus_
-        start, end = int(corpus.indptr[index]), int(corpus.indptr[index + 1])
+        start, end = corpus.indptr.item(index), corpus.indptr.item(index + 1)
         shared = [
             (query_weights[term] * value, term)
             for term, value in zip(corpus.indices[start:end].tolist(), corpus.data[start:end].tolist())
@@ -202,7 +206,6 @@ class Model:
         ]
         # Heaviest first; ties by term (the vocabulary is alphabetical).
         shared.sort(key=lambda pair: (-pair[0], pair[1]))
-        names = self._term_names()
         return [{"term": names[term], "weight": weight} for weight, term in shared[:N_TERMS] if weight]
 
     def _lexical_share(self) -> float:
@@ -241,7 +244,8 @@ class Model:
         return mask
 
     def _talk_fields(self, index: int) -> dict:
-        return {column: _plain(values[index]) for column, values in self._columns.items()}
+        # ndarray.item gives Python values (str, int), as JSON wants them.
+        return {column: values.item(index) for column, values in self._columns.items()}
 
     def _check_trained(self) -> None:
         if self.pipeline is None:

@@ -513,10 +513,10 @@ class CosineSimilaritiesEstimator(BaseEstimator):
              mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`top_k` of one query given as its sparse vector: its terms
         (column indices) and their weights."""
-        weights = l2_normalized(np.asarray(weights, dtype=np.float64))
         kernel = self._kernel_arrays()
         if kernel is not None:
             return self._rank_compiled(kernel, terms, weights, k, mask)
+        weights = l2_normalized(np.asarray(weights, dtype=np.float64))
         documents, scores = self._query_scores(terms, weights)
         if mask is not None:
             keep = mask[documents]
@@ -547,7 +547,8 @@ class CosineSimilaritiesEstimator(BaseEstimator):
         if mask is not None:
             mask = np.ascontiguousarray(mask, dtype=bool)
         written = _ranking.rank(
-            indptr, indices, data, n_documents, np.ascontiguousarray(terms, dtype=np.int32), weights,
+            indptr, indices, data, n_documents, np.ascontiguousarray(terms, dtype=np.int32),
+            np.ascontiguousarray(weights, dtype=np.float64),
             latent_terms, latent_corpus, float(self.latent_weight), int(self.latent_candidates),
             mask, documents, scores)
         return documents[:written].astype(np.intp, copy=False), scores[:written]

@@ -59,8 +59,7 @@ class QueryTfidfVectorizer(TfidfVectorizer):
         if idf is not None:
             values = [value * idf[column] for value, column in zip(values, columns)]
         if self.norm is not None and values:
-            norm = math.sqrt(math.fsum(value * value for value in values)) if self.norm == "l2" \
-                else math.fsum(abs(value) for value in values)
+            norm = math.hypot(*values) if self.norm == "l2" else math.fsum(map(abs, values))
             if norm > 0:
                 values = [value / norm for value in values]
         return np.array(columns, dtype=np.int32), np.array(values, dtype=np.float64)
