@@ -87,11 +87,12 @@ def test_the_kernel_answers_nothing_for_no_match_or_an_empty_mask(kernel, traine
 
 def test_the_kernel_refuses_out_of_range_terms_and_wrong_types(kernel, trained_model):
     cosine = trained_model.pipeline[-1]
-    indptr, indices, data, n_documents, latent_terms, latent_corpus = cosine._kernel_arrays()
+    indptr, indices, data, n_documents, positive_index, latent_terms, latent_corpus = cosine._kernel_arrays()
     out_documents, out_scores = np.empty(3, dtype=np.int64), np.empty(3)
 
     def call(terms, weights=None, **changes):
-        arguments = dict(indptr=indptr, indices=indices, data=data, n_documents=n_documents, terms=terms,
+        arguments = dict(indptr=indptr, indices=indices, data=data, n_documents=n_documents,
+                         positive_index=positive_index, terms=terms,
                          weights=np.ones(len(terms)) if weights is None else weights,
                          latent_terms=latent_terms, latent_corpus=latent_corpus)
         arguments.update(changes)
@@ -110,3 +111,29 @@ def test_the_kernel_refuses_out_of_range_terms_and_wrong_types(kernel, trained_m
         bad_indices[indptr[0]:indptr[1]] = n_documents  # a posting past the last talk
         call(np.array([0], dtype=np.int32), indices=bad_indices)
     assert call(np.array([0], dtype=np.int32)) >= 1  # and it still works afterwards
+
+
+def test_kernel_and_numpy_agree_on_a_large_corpus_and_on_negative_weights(kernel):
+    """Above 65,536 talks the kernel reads its accumulator in order when a
+    query matches many of them, and keeps a heap of candidates; queries with
+    negative weights take its general path. All give NumPy's answers."""
+    import scipy.sparse as sp
+
+    from text_similarity_model import CosineSimilaritiesEstimator
+
+    rng = np.random.default_rng(6)
+    n_documents, n_terms = 70_000, 400
+    # Term frequencies from very common to rare, as in text.
+    document_frequency = np.geomspace(0.3, 1e-4, n_terms)
+    corpus = sp.csr_matrix((rng.random((n_documents, n_terms)) < document_frequency) * rng.random((n_documents, n_terms)))
+    cosine = CosineSimilaritiesEstimator(latent_components=8, latent_candidates=50).fit(corpus)
+    queries = [rng.choice(n_terms, size=size, replace=False) for size in (1, 3, 8, 20)]  # random: common and rare
+    queries += [np.arange(300, 310), np.arange(0, 4)]  # only rare terms; only the most common
+    for terms in queries:
+        terms = np.sort(terms).astype(np.int32)
+        for weights in (rng.random(len(terms)) + 0.1, rng.normal(size=len(terms))):
+            for k, mask in ((5, None), (40, rng.random(n_documents) < 0.5)):
+                compiled = cosine.rank(terms, weights, k, mask)
+                expected = rank_with_numpy(cosine, terms, weights, k, mask)
+                assert compiled[0].tolist() == expected[0].tolist()
+                np.testing.assert_allclose(compiled[1], expected[1], rtol=0, atol=1e-12)

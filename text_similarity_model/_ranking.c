@@ -193,11 +193,12 @@ static void release(Py_buffer *views, int n) {
 enum { INDPTR, INDICES, DATA, TERMS, WEIGHTS, LATENT_TERMS, LATENT_CORPUS, MASK, OUT_DOCS, OUT_SCORES, N_VIEWS };
 
 PyDoc_STRVAR(rank_doc,
-"rank(indptr, indices, data, n_docs, terms, weights, latent_terms, latent_corpus,\n"
+"rank(indptr, indices, data, n_docs, positive_index, terms, weights, latent_terms, latent_corpus,\n"
 "     latent_weight, n_candidates, mask, out_docs, out_scores) -> int\n\n"
 "One query's best talks, written to out_docs (int64) and out_scores (float64),\n"
 "as many as they hold; returns how many were written. indptr/indices/data: the\n"
-"inverted index (CSR, int32/int32/float64, one row per term); terms (int32) and\n"
+"inverted index (CSR, int32/int32/float64, one row per term), positive_index\n"
+"True when all its values are > 0; terms (int32) and\n"
 "weights (float64, L2-normalised here): the query; latent_terms (float32, n_terms x c)\n"
 "and latent_corpus (float32, n_docs x c), or None for the plain cosine; mask\n"
 "(bool, n_docs) or None.");
@@ -206,8 +207,9 @@ static PyObject *rank(PyObject *module, PyObject *args) {
     PyObject *objects[N_VIEWS];
     Py_ssize_t n_docs, n_candidates;
     double latent_weight;
-    if (!PyArg_ParseTuple(args, "OOOnOOOOdnOOO:rank", &objects[INDPTR], &objects[INDICES], &objects[DATA],
-                          &n_docs, &objects[TERMS], &objects[WEIGHTS], &objects[LATENT_TERMS],
+    int positive_index;
+    if (!PyArg_ParseTuple(args, "OOOnpOOOOdnOOO:rank", &objects[INDPTR], &objects[INDICES], &objects[DATA],
+                          &n_docs, &positive_index, &objects[TERMS], &objects[WEIGHTS], &objects[LATENT_TERMS],
                           &objects[LATENT_CORPUS], &latent_weight, &n_candidates, &objects[MASK],
                           &objects[OUT_DOCS], &objects[OUT_SCORES]))
         return NULL;
@@ -272,7 +274,11 @@ static PyObject *rank(PyObject *module, PyObject *args) {
     weights_norm = sqrt(weights_norm);
     for (Py_ssize_t q = 0; q < n_query; q++) unit_weights[q] = weights_norm > 0 ? weights[q] / weights_norm : weights[q];
 
-    /* 1. Cosine: postings summed per talk, term by term. */
+    /* 1. Cosine: postings summed per talk, term by term. With positive
+     * weights on a positive index (TF-IDF always is), a talk is new when its
+     * sum is still 0; otherwise ``seen`` tells. */
+    int positive = positive_index;
+    for (Py_ssize_t q = 0; q < n_query; q++) positive = positive && unit_weights[q] > 0;
     Py_ssize_t n_touched = 0;
     const char *error = NULL;
     for (Py_ssize_t q = 0; q < n_query && !error; q++) {
@@ -293,22 +299,38 @@ static PyObject *rank(PyObject *module, PyObject *args) {
                 error = "rank: the inverted index is corrupt";
                 break;
             }
-            if (!seen[doc]) {
+            double contribution = data[p] * weight;
+            if (positive) {
+                if (!(contribution > 0.0)) continue;  /* an underflow: adds nothing */
+                if (accumulated[doc] == 0.0) touched[n_touched++] = doc;
+            } else if (!seen[doc]) {
                 seen[doc] = 1;
                 touched[n_touched++] = doc;
             }
-            accumulated[doc] += data[p] * weight;
+            accumulated[doc] += contribution;
         }
     }
 
     /* Only talks with a non-zero sum count (as np.flatnonzero keeps them). */
-    Py_ssize_t n_matches = 0;
-    for (Py_ssize_t i = 0; i < n_touched; i++) {
-        int32_t doc = touched[i];
-        seen[doc] = 0;
-        if (accumulated[doc] != 0.0) touched[n_matches++] = doc;
-        else accumulated[doc] = 0.0;  /* -0.0 back to 0.0 */
+    Py_ssize_t n_matches = n_touched;
+    if (!positive) {
+        n_matches = 0;
+        for (Py_ssize_t i = 0; i < n_touched; i++) {
+            int32_t doc = touched[i];
+            seen[doc] = 0;
+            if (accumulated[doc] != 0.0) touched[n_matches++] = doc;
+            else accumulated[doc] = 0.0;  /* -0.0 back to 0.0 */
+        }
     }
+    /* When a query matches a good part of a large corpus, reading the
+     * accumulator in order beats jumping around it through ``touched``. */
+    int dense = !error && n_docs >= (1 << 16) && n_matches > n_docs / 16;
+
+/* Runs the statement that follows for each matched talk ``doc``. */
+#define FOR_EACH_MATCH(doc)                                                              \
+    for (Py_ssize_t i_ = 0, end_ = dense ? n_docs : n_matches; i_ < end_; i_++)          \
+        for (int32_t doc = dense ? (int32_t)i_ : touched[i_], once_ = 1; once_; once_ = 0) \
+            if (!dense || accumulated[doc] != 0.0)
 
     Entry *heap = NULL;
     double *latent_query = NULL;
@@ -316,7 +338,8 @@ static PyObject *rank(PyObject *module, PyObject *args) {
     int rescored = 0;
     if (error) goto done;
 
-    /* 2. Latent re-scoring of the best candidates, marked in ``seen``. */
+    /* 2. Latent re-scoring of the best candidates (matches[0..n_best)),
+     * marked in ``seen``. */
     rescored = latent && n_matches > 0 && n_components > 0;
     if (rescored) {
         n_best = n_candidates < 1 ? 1 : n_candidates;
@@ -326,8 +349,15 @@ static PyObject *rank(PyObject *module, PyObject *args) {
             PyErr_NoMemory();
             goto done;
         }
-        for (Py_ssize_t i = 0; i < n_matches; i++) matches[i] = (Entry){accumulated[touched[i]], touched[i]};
-        select_best(matches, n_matches, n_best);  /* the candidates: matches[0..n_best) */
+        if (n_matches > 16 * n_best) {
+            /* Many matches: a bounded heap rejects nearly all at one comparison. */
+            Best candidates = {matches, 0, n_best};
+            FOR_EACH_MATCH(doc) offer(&candidates, accumulated[doc], doc);
+        } else {
+            Py_ssize_t n = 0;
+            FOR_EACH_MATCH(doc) matches[n++] = (Entry){accumulated[doc], doc};
+            select_best(matches, n_matches, n_best);
+        }
 
         for (Py_ssize_t q = 0; q < n_query; q++) {
             const float *row = latent_terms + (Py_ssize_t)terms[q] * n_components;
@@ -364,8 +394,7 @@ static PyObject *rank(PyObject *module, PyObject *args) {
             goto done;
         }
         Best best = {heap, 0, k};
-        for (Py_ssize_t i = 0; i < n_matches; i++) {
-            int32_t doc = touched[i];
+        FOR_EACH_MATCH(doc) {
             if (mask && !mask[doc]) continue;
             double score = accumulated[doc];
             if (rescored && !seen[doc]) score *= 1.0 - latent_weight;
@@ -378,10 +407,12 @@ static PyObject *rank(PyObject *module, PyObject *args) {
         }
         written = best.size;
     }
+#undef FOR_EACH_MATCH
 
 done:
     /* Leave the scratch all zeros for the next query. */
-    for (Py_ssize_t i = 0; i < n_matches; i++) accumulated[touched[i]] = 0.0;
+    if (dense) memset(accumulated, 0, (size_t)n_docs * sizeof(double));
+    else for (Py_ssize_t i = 0; i < n_matches; i++) accumulated[touched[i]] = 0.0;
     for (Py_ssize_t i = 0; i < n_marked; i++) seen[matches[i].doc] = 0;
     free(heap);
     free(latent_query);

@@ -10,6 +10,7 @@ and model selection work on them.
 from __future__ import annotations
 
 import unicodedata
+from itertools import chain
 
 import numpy as np
 import scipy.sparse as sp
@@ -348,6 +349,10 @@ def _lookup_lemmas(nlp, text: str, lookup: dict, word_cache: dict, token_cache: 
     whole real corpus.
     """
     chunks = text.split()
+    try:  # the usual case: every word seen before
+        return list(chain.from_iterable(map(word_cache.__getitem__, chunks)))
+    except KeyError:
+        pass
     unseen = [chunk for chunk in dict.fromkeys(chunks) if chunk not in word_cache]
     found = {}
     if unseen:
@@ -535,19 +540,19 @@ class CosineSimilaritiesEstimator(BaseEstimator):
                       and index.indices.dtype == np.int32 and index.data.dtype == np.float64)
             # The latent term vectors widened to float32 once here (a few MB,
             # shared by gunicorn's workers): the file keeps them in float16.
-            arrays = (index.indptr, index.indices, index.data, index.shape[1],
+            arrays = (index.indptr, index.indices, index.data, index.shape[1], bool((index.data > 0).all()),
                       self.latent_terms_.astype(np.float32) if latent else None,
                       self.latent_corpus_ if latent else None) if usable else ()
             self.__dict__["_kernel_cache"] = arrays
         return arrays or None
 
     def _rank_compiled(self, arrays: tuple, terms, weights, k: int, mask) -> tuple[np.ndarray, np.ndarray]:
-        indptr, indices, data, n_documents, latent_terms, latent_corpus = arrays
+        indptr, indices, data, n_documents, positive_index, latent_terms, latent_corpus = arrays
         documents, scores = np.empty(k, dtype=np.int64), np.empty(k)
         if mask is not None:
             mask = np.ascontiguousarray(mask, dtype=bool)
         written = _ranking.rank(
-            indptr, indices, data, n_documents, np.ascontiguousarray(terms, dtype=np.int32),
+            indptr, indices, data, n_documents, positive_index, np.ascontiguousarray(terms, dtype=np.int32),
             np.ascontiguousarray(weights, dtype=np.float64),
             latent_terms, latent_corpus, float(self.latent_weight), int(self.latent_candidates),
             mask, documents, scores)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 
 import numpy as np
 import scipy.sparse as sp
@@ -45,10 +46,11 @@ class QueryTfidfVectorizer(TfidfVectorizer):
         """
         analyze, vocabulary, idf = self._query_state()
         counter: dict[int, int] = {}
-        for feature in analyze(document):
+        # Counted by Counter's C loop; then one look-up per distinct feature.
+        for feature, count in Counter(analyze(document)).items():
             column = vocabulary.get(feature)
             if column is not None:
-                counter[column] = counter.get(column, 0) + 1
+                counter[column] = count
         columns = sorted(counter)
         if self.binary:
             values = [1.0] * len(columns)
