@@ -279,6 +279,13 @@ static PyObject *rank(PyObject *module, PyObject *args) {
      * sum is still 0; otherwise ``seen`` tells. */
     int positive = positive_index;
     for (Py_ssize_t q = 0; q < n_query; q++) positive = positive && unit_weights[q] > 0;
+    /* When the postings could reach a good part of a large corpus, the
+     * talks are found afterwards by reading the accumulator in order, which
+     * beats jumping around it: no bookkeeping per posting then. */
+    Py_ssize_t n_query_postings = 0;
+    for (Py_ssize_t q = 0; q < n_query; q++)
+        if (terms[q] >= 0 && terms[q] < n_terms) n_query_postings += indptr[terms[q] + 1] - indptr[terms[q]];
+    int dense = n_docs >= (1 << 16) && n_query_postings > n_docs / 16;
     Py_ssize_t n_touched = 0;
     const char *error = NULL;
     for (Py_ssize_t q = 0; q < n_query && !error; q++) {
@@ -300,6 +307,10 @@ static PyObject *rank(PyObject *module, PyObject *args) {
                 break;
             }
             double contribution = data[p] * weight;
+            if (dense) {
+                accumulated[doc] += contribution;
+                continue;
+            }
             if (positive) {
                 if (!(contribution > 0.0)) continue;  /* an underflow: adds nothing */
                 if (accumulated[doc] == 0.0) touched[n_touched++] = doc;
@@ -313,7 +324,10 @@ static PyObject *rank(PyObject *module, PyObject *args) {
 
     /* Only talks with a non-zero sum count (as np.flatnonzero keeps them). */
     Py_ssize_t n_matches = n_touched;
-    if (!positive) {
+    if (dense) {
+        n_matches = 0;
+        for (Py_ssize_t doc = 0; doc < n_docs; doc++) n_matches += accumulated[doc] != 0.0;
+    } else if (!positive) {
         n_matches = 0;
         for (Py_ssize_t i = 0; i < n_touched; i++) {
             int32_t doc = touched[i];
@@ -322,9 +336,6 @@ static PyObject *rank(PyObject *module, PyObject *args) {
             else accumulated[doc] = 0.0;  /* -0.0 back to 0.0 */
         }
     }
-    /* When a query matches a good part of a large corpus, reading the
-     * accumulator in order beats jumping around it through ``touched``. */
-    int dense = !error && n_docs >= (1 << 16) && n_matches > n_docs / 16;
 
 /* Runs the statement that follows for each matched talk ``doc``. */
 #define FOR_EACH_MATCH(doc)                                                              \
@@ -352,7 +363,11 @@ static PyObject *rank(PyObject *module, PyObject *args) {
         if (n_matches > 16 * n_best) {
             /* Many matches: a bounded heap rejects nearly all at one comparison. */
             Best candidates = {matches, 0, n_best};
-            FOR_EACH_MATCH(doc) offer(&candidates, accumulated[doc], doc);
+            FOR_EACH_MATCH(doc) {
+                double score = accumulated[doc];
+                if (candidates.size == n_best && score < matches[0].score) continue;  /* the usual case */
+                offer(&candidates, score, doc);
+            }
         } else {
             Py_ssize_t n = 0;
             FOR_EACH_MATCH(doc) matches[n++] = (Entry){accumulated[doc], doc};
@@ -398,7 +413,9 @@ static PyObject *rank(PyObject *module, PyObject *args) {
             if (mask && !mask[doc]) continue;
             double score = accumulated[doc];
             if (rescored && !seen[doc]) score *= 1.0 - latent_weight;
-            offer(&best, score < 1.0 ? score : 1.0, doc);
+            score = score < 1.0 ? score : 1.0;
+            if (best.size == k && score < heap[0].score) continue;  /* the usual case */
+            offer(&best, score, doc);
         }
         qsort(best.entries, (size_t)best.size, sizeof(Entry), best_first);
         for (Py_ssize_t i = 0; i < best.size; i++) {
