@@ -88,6 +88,9 @@ class RequestLog:
         self._start_lock = threading.Lock()
         self._engine_pid = None
         self._engine = None
+        # SQLite: the file's path, and its (device, inode) when last written.
+        self._sqlite_path = _sqlite_path(url)
+        self._sqlite_file = None
         self._schema_ready = False
         self.healthy = True
 
@@ -191,6 +194,8 @@ class RequestLog:
         except SQLAlchemyError as error:
             return self._failed(len(rows), error)
         self.counters.add("written", len(rows))
+        if self._sqlite_path is not None:
+            self._sqlite_file = _file_identity(self._sqlite_path)
         if not self.healthy:
             log.warning("request log: database is back; writing again")
         self.healthy = True
@@ -226,6 +231,13 @@ class RequestLog:
             self._engine = create_engine(self.url)
             self._engine_pid = os.getpid()
             self._schema_ready = False
+            self._sqlite_file = None
+        elif self._sqlite_file is not None and _file_identity(self._sqlite_path) != self._sqlite_file:
+            # The SQLite file was moved, deleted or replaced: the pooled
+            # connections still write to the old one. Follow the path.
+            self._engine.dispose()
+            self._schema_ready = False
+            self._sqlite_file = None
         return self._engine
 
     def _create_schema(self, connection) -> None:
@@ -276,9 +288,10 @@ def _create_engine(url: str) -> sa.Engine:
         database = sa.engine.make_url(url).database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        # A connection per batch (no pool): cheap for SQLite, and a file that
-        # is moved or replaced is followed by path, not written behind our back.
-        engine = sa.create_engine(url, connect_args={"timeout": 10}, poolclass=sa.pool.NullPool)
+        # One pooled connection: closing the last connection to a WAL database
+        # checkpoints it, which per batch cost more than the inserts. A file
+        # moved or replaced is still followed by path (RequestLog.engine).
+        engine = sa.create_engine(url, connect_args={"timeout": 10}, pool_size=1)
 
         @sa.event.listens_for(engine, "connect")
         def _concurrent_writers(connection, _record):
@@ -290,6 +303,22 @@ def _create_engine(url: str) -> sa.Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
     return sa.create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 3})
+
+
+def _sqlite_path(url: str) -> str | None:
+    """The file of an ``sqlite:///...`` URL (None for other databases or memory)."""
+    if not url.startswith("sqlite"):
+        return None
+    database = sa.engine.make_url(url).database
+    return database if database and database != ":memory:" else None
+
+
+def _file_identity(path: str) -> tuple[int, int] | None:
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None
+    return status.st_dev, status.st_ino
 
 
 def _iso(value) -> str | None:

@@ -93,3 +93,24 @@ def _wait_for(condition, timeout=10.0):
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
         time.sleep(0.05)
+
+
+def test_a_replaced_sqlite_file_is_followed_by_its_path(tmp_path):
+    """The log keeps a pooled connection; when its file is deleted or
+    replaced (log rotation, a cleanup), rows go to the file now at the path,
+    not to the unlinked one."""
+    path = tmp_path / "requests.db"
+    log = RequestLog(f"sqlite:///{path}")
+    assert log._write([_row("before")])
+    path.unlink()
+    for leftover in tmp_path.glob("requests.db-*"):
+        leftover.unlink()
+    assert log._write([_row("after")])
+    assert [row["title"] for row in logged_rows(f"sqlite:///{path}")] == ["after"]
+
+
+def _row(title):
+    from datetime import datetime, timezone
+
+    return {"created_at": datetime.now(timezone.utc), "kind": "predict", "title": title, "description": "",
+            "talk_index": None, "n_results": 3, "model_version": "v", "latency_ms": 0.1, "result_indexes": "[]"}
