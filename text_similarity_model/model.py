@@ -124,8 +124,8 @@ class Model:
         mask = self._filter_mask(filters)
         # The steps one by one: the same computation as the Pipeline's, without
         # its per-call checks (this is the service's hot path).
-        lemmas, tfidf, cosine = (step for _, step in self.pipeline.steps)
-        terms, weights = tfidf.vectorize(lemmas.transform([(title, description)])[0])
+        (_, lemmas), (_, tfidf), (_, cosine) = self.pipeline.steps
+        terms, weights = tfidf.vectorize(lemmas.lemmas_of((title, description)))
         indices, scores = cosine.rank(terms, weights, n_results, mask)
         return self._answer(indices, scores, (terms, weights))
 
@@ -172,11 +172,12 @@ class Model:
         (its terms and weights). Plain Python over a few dozen numbers: a
         NumPy call per step would cost more than the arithmetic."""
         # The query as {term: weight x share}, its weights L2-normalised as the scores see them.
+        cosine = self.pipeline.steps[-1][1]
         weights = query[1].tolist()
         norm = math.hypot(*weights)
-        scale = self._lexical_share() / norm if norm > 0 else 0.0
+        scale = self._lexical_share(cosine) / norm if norm > 0 else 0.0
         query_weights = dict(zip(query[0].tolist(), [weight * scale for weight in weights]))
-        corpus, names = self.pipeline[-1].corpus_, self._term_names()
+        corpus, names = cosine.corpus_, self._term_names()
         predictions = []
         for index, score in zip(indices.tolist(), scores.tolist()):
             prediction = self._talk_fields(index)
@@ -199,19 +200,19 @@ class Model:
         and ``names`` the vocabulary by column.
         """
         start, end = corpus.indptr.item(index), corpus.indptr.item(index + 1)
-        shared = [
-            (query_weights[term] * value, term)
+        # (-weight, term): heaviest first, ties by term (the vocabulary is alphabetical).
+        shared = sorted(
+            (-query_weights[term] * value, term)
             for term, value in zip(corpus.indices[start:end].tolist(), corpus.data[start:end].tolist())
             if term in query_weights
-        ]
-        # Heaviest first; ties by term (the vocabulary is alphabetical).
-        shared.sort(key=lambda pair: (-pair[0], pair[1]))
-        return [{"term": names[term], "weight": weight} for weight, term in shared[:N_TERMS] if weight]
+        )
+        return [{"term": names[term], "weight": -weight} for weight, term in shared[:N_TERMS] if weight]
 
-    def _lexical_share(self) -> float:
+    def _lexical_share(self, cosine=None) -> float:
         """How much of a score the TF-IDF cosine makes: 1, or ``1 - latent_weight``
-        when the estimator blends in a latent (LSA) similarity."""
-        cosine = self.pipeline[-1]
+        when the estimator (``cosine``, default the pipeline's) blends in a
+        latent (LSA) similarity."""
+        cosine = self.pipeline.steps[-1][1] if cosine is None else cosine
         if getattr(cosine, "latent_corpus_", None) is None:
             return 1.0
         return 1.0 - cosine.latent_weight
@@ -296,6 +297,10 @@ class Model:
 
 
 def _query_text(query) -> tuple[str, str]:
+    if type(query) is dict:  # the usual case, without the ABC check below
+        title, description = query.get("title", ""), query.get("description", "")
+        if type(title) is str and type(description) is str:
+            return title, description
     if not isinstance(query, Mapping):
         raise TypeError(f"query must be a mapping with 'title' and 'description', got {type(query).__name__}")
     parts = []

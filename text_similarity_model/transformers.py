@@ -207,14 +207,17 @@ class LemmatizationTransformer(TransformerMixin, BaseEstimator):
         list of n_documents lists of str: the kept lemmas, in text order
         (with ``output="text"``: n_documents str, those lemmas joined by spaces).
         """
+        return [self.lemmas_of(document) for document in _as_documents(X)]
+
+    def lemmas_of(self, document) -> list[str] | str:
+        """One document's lemmas (a string or a ``(title, description)``
+        pair): a row of :meth:`transform`, without scikit-learn's per-call
+        output wrapping (the service lemmatizes one query at a time)."""
         if not self.__sklearn_is_fitted__():
             check_is_fitted(self)  # raises NotFittedError with scikit-learn's message
-        documents = _as_documents(X)
         if self._uses_blank_pipeline():
-            lemmatize_text = self._lemmatize_with_lookup
-        else:
-            lemmatize_text = self._lemmatize_with_pipeline
-        return [self._weighted_lemmas(doc, lemmatize_text) for doc in documents]
+            return self._weighted_lemmas(document, self._lemmatize_with_lookup)
+        return self._weighted_lemmas(document, self._lemmatize_with_pipeline)
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "n_features_in_")

@@ -45,19 +45,19 @@ class QueryTfidfVectorizer(TfidfVectorizer):
         step would cost more than the arithmetic).
         """
         analyze, vocabulary, idf = self._query_state()
-        counter: dict[int, int] = {}
         # Counted by Counter's C loop; then one look-up per distinct feature.
-        for feature, count in Counter(analyze(document)).items():
-            column = vocabulary.get(feature)
-            if column is not None:
-                counter[column] = count
-        columns = sorted(counter)
+        counter = Counter(analyze(document))
+        counts = sorted(
+            (column, count) for column, count in zip(map(vocabulary.get, counter), counter.values())
+            if column is not None
+        )
+        columns = [column for column, _ in counts]
         if self.binary:
-            values = [1.0] * len(columns)
+            values = [1.0] * len(counts)
         elif self.sublinear_tf:
-            values = [math.log(counter[column]) + 1.0 for column in columns]
+            values = [math.log(count) + 1.0 for _, count in counts]
         else:
-            values = [float(counter[column]) for column in columns]
+            values = [float(count) for _, count in counts]
         if idf is not None:
             values = [value * idf[column] for value, column in zip(values, columns)]
         if self.norm is not None and values:
