@@ -258,7 +258,7 @@ class LemmatizationTransformer(TransformerMixin, BaseEstimator):
         with the lookup table, ``word_lemmas`` gets each word's lemmas."""
         if full_lookup is not None:
             # Only the tokenizer is needed: lemmas come from the lookup table.
-            caches: tuple[dict, dict] = (word_lemmas, {})
+            caches = (word_lemmas, {}, frozenset(nlp.tokenizer.rules))
             return [_lookup_lemmas(nlp, _prepare(text), full_lookup, *caches)
                     for text in self._with_progress(texts, len(texts))]
         lowered = (_prepare(text) for text in texts)
@@ -292,7 +292,8 @@ class LemmatizationTransformer(TransformerMixin, BaseEstimator):
         caches = self.__dict__.get("_lemma_caches")
         if caches is None:
             # Seeded with the corpus' words (a model from before word_lemmas_: empty).
-            caches = self.__dict__["_lemma_caches"] = (dict(getattr(self, "word_lemmas_", {})), {})
+            caches = self.__dict__["_lemma_caches"] = (
+                dict(getattr(self, "word_lemmas_", {})), {}, frozenset(self._nlp().tokenizer.rules))
         return _lookup_lemmas(self._nlp(), _prepare(text), self.lemma_lookup_, *caches)
 
     def _lemmatize_with_pipeline(self, text: str) -> list[str]:
@@ -336,7 +337,8 @@ _DROPPED = None
 _MISSING = object()
 
 
-def _lookup_lemmas(nlp, text: str, lookup: dict, word_cache: dict, token_cache: dict) -> list[str]:
+def _lookup_lemmas(nlp, text: str, lookup: dict, word_cache: dict, token_cache: dict,
+                   special_cases: frozenset) -> list[str]:
     """The kept lemmas of ``text`` (already lowercased), as spaCy's lookup
     lemmatizer gives them (``lookup.get(token.text, token.text)``) for the
     tokens of ``nlp.tokenizer`` that are not stop words, punctuation,
@@ -347,7 +349,10 @@ def _lookup_lemmas(nlp, text: str, lookup: dict, word_cache: dict, token_cache: 
     cases all stay inside a chunk), and whitespace tokens are dropped here
     anyway: so a chunk's lemmas are cached by the chunk (``word_cache``), and
     a token's fate by its hash (``token_cache``: stop words, punctuation...
-    are flags of the word). A query then costs a dict look-up per word;
+    are flags of the word). A query then costs a dict look-up per word. A
+    new chunk of letters only that is none of the tokenizer's
+    ``special_cases`` is one token, itself (no prefix, suffix or infix rule
+    applies to letters): it skips the tokenizer too.
     ``tests/test_transformers.py`` checks the lemmas equal spaCy's on the
     whole real corpus.
     """
@@ -358,18 +363,25 @@ def _lookup_lemmas(nlp, text: str, lookup: dict, word_cache: dict, token_cache: 
         pass
     unseen = [chunk for chunk in dict.fromkeys(chunks) if chunk not in word_cache]
     found = {}
-    if unseen:
-        # One tokenizer call for all the new chunks, joined by single spaces,
+    vocab = nlp.vocab
+    to_tokenize = []
+    for chunk in unseen:
+        if chunk.isalpha() and chunk not in special_cases:
+            found[chunk] = _token_lemmas([vocab.strings.add(chunk)], vocab, lookup, token_cache)
+        else:
+            to_tokenize.append(chunk)
+    if to_tokenize:
+        # One tokenizer call for the other new chunks, joined by single spaces,
         # then cut back into chunks at the tokens followed by a space.
-        tokens = nlp.tokenizer(" ".join(unseen)).to_array([ORTH, SPACY]).tolist()
+        tokens = nlp.tokenizer(" ".join(to_tokenize)).to_array([ORTH, SPACY]).tolist()
         ends = [position + 1 for position, (_, space) in enumerate(tokens) if space] + [len(tokens)]
-        if len(ends) != len(unseen):  # never seen; but a misaligned cut would be silent
-            raise RuntimeError(f"tokenizer cut {len(unseen)} chunks into {len(ends)}")
+        if len(ends) != len(to_tokenize):  # never seen; but a misaligned cut would be silent
+            raise RuntimeError(f"tokenizer cut {len(to_tokenize)} chunks into {len(ends)}")
         start = 0
-        for chunk, end in zip(unseen, ends):
-            found[chunk] = _token_lemmas([orth for orth, _ in tokens[start:end]], nlp.vocab, lookup, token_cache)
+        for chunk, end in zip(to_tokenize, ends):
+            found[chunk] = _token_lemmas([orth for orth, _ in tokens[start:end]], vocab, lookup, token_cache)
             start = end
-        if len(word_cache) < _CACHE_MAX:
+    if found and len(word_cache) < _CACHE_MAX:
             word_cache.update(found)
     lemmas: list[str] = []
     for chunk in chunks:
