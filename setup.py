@@ -18,7 +18,7 @@ setup(
     ],
     # The ranking hot loop in C (text_similarity_model/_ranking.c). Optional: without
     # a C compiler the install still succeeds and the same results come from NumPy,
-    # about twice as slow (the service logs which one it uses).
+    # more slowly (the service logs which one it uses; /health tells).
     ext_modules=[
         Extension(
             "text_similarity_model._ranking",

@@ -27,7 +27,7 @@ class ModelHolder:
             log.info("ranking with the compiled kernel")
         else:
             log.warning("the C ranking kernel was not built (no C compiler when installing): ranking with "
-                        "NumPy, same answers, about twice as slow; install gcc and the Python headers, "
+                        "NumPy, same answers, slower; install gcc and the Python headers, "
                         "then: make clean install")
 
     def reload(self) -> bool:

@@ -289,7 +289,7 @@ def _create_engine(url: str) -> sa.Engine:
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         # One pooled connection: closing the last connection to a WAL database
-        # checkpoints it, which per batch cost more than the inserts. A file
+        # checkpoints it, which per batch cost about as much as the inserts. A file
         # moved or replaced is still followed by path (RequestLog.engine).
         engine = sa.create_engine(url, connect_args={"timeout": 10}, pool_size=1)
 

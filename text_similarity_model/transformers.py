@@ -382,7 +382,7 @@ def _lookup_lemmas(nlp, text: str, lookup: dict, word_cache: dict, token_cache: 
             found[chunk] = _token_lemmas([orth for orth, _ in tokens[start:end]], vocab, lookup, token_cache)
             start = end
     if found and len(word_cache) < _CACHE_MAX:
-            word_cache.update(found)
+        word_cache.update(found)
     lemmas: list[str] = []
     for chunk in chunks:
         chunk_lemmas = word_cache.get(chunk)
@@ -696,7 +696,7 @@ class CosineSimilaritiesEstimator(BaseEstimator):
         ``documents``/``scores``: its TF-IDF matches (documents ascending).
         """
         weight = self.latent_weight
-        candidates = _best_positions(scores, max(int(self.latent_candidates), 1), documents)
+        candidates = _best_positions(scores, max(int(self.latent_candidates), 1))
         # In double precision from the stored float16/float32 rows, as the C kernel does.
         latent_query = weights @ self.latent_terms_[terms].astype(np.float64)
         norm = np.sqrt(np.dot(latent_query, latent_query))
@@ -710,7 +710,7 @@ class CosineSimilaritiesEstimator(BaseEstimator):
 
 def ranking_backend() -> str:
     """``"compiled"`` when the C ranking kernel was built, else ``"numpy"``
-    (the same answers, about twice as slow)."""
+    (the same answers, slower: see benchmarks/README.md)."""
     return "compiled" if _ranking is not None else "numpy"
 
 
@@ -720,9 +720,9 @@ def l2_normalized(weights: np.ndarray) -> np.ndarray:
     return weights / norm if norm > 0 else weights
 
 
-def _best_positions(scores: np.ndarray, n: int, documents: np.ndarray) -> np.ndarray:
-    """Positions of the ``n`` best ``scores``, ties by lower document
-    (``documents`` ascending): the same talks the C kernel picks."""
+def _best_positions(scores: np.ndarray, n: int) -> np.ndarray:
+    """Positions of the ``n`` best ``scores``, ties by lower position (the
+    documents being ascending, by lower document): the C kernel's choice."""
     if n >= len(scores):
         return np.arange(len(scores))
     nth_best = np.partition(scores, len(scores) - n)[len(scores) - n]
