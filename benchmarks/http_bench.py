@@ -1,6 +1,6 @@
 """HTTP throughput and latency: the service against the framework floor.
 
-    .venv/bin/python benchmarks/http_bench.py [--seconds 10] [--rounds 3] [--connections 8]
+    .venv/bin/python benchmarks/http_bench.py [--seconds 10] [--rounds 4] [--connections 8]
 
 Starts, with the same gunicorn settings (the repo's gunicorn.conf.py, 2
 workers, access log off for both), (a) benchmarks/floor_app.py and (b) the
@@ -105,7 +105,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("data", nargs="?", default=str(DEFAULT_DATA))
     parser.add_argument("--seconds", type=int, default=10, help="length of each wrk run")
-    parser.add_argument("--rounds", type=int, default=3, help="wrk runs per app, alternating floor and service")
+    parser.add_argument("--rounds", type=int, default=4, help="wrk runs per app, alternating floor and service")
     parser.add_argument("--connections", type=int, default=8)
     arguments = parser.parse_args()
     wrk = ensure_wrk()
