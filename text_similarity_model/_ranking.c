@@ -15,10 +15,12 @@
  *   3. Scores capped at 1, talks outside ``mask`` dropped, the ``k`` best
  *      (score descending, then talk ascending) written to the outputs.
  *
- * The work grows with the query's postings, never with the corpus size: the
+ * The work grows with the query's postings, not with the corpus size: the
  * per-talk accumulator is kept between calls and only the talks a query
- * touched are reset. It is shared by all calls, which is safe because the
- * GIL is held throughout (no Py_BEGIN_ALLOW_THREADS here).
+ * touched are reset, or, when its postings could reach more than 1/16 of a
+ * large corpus, the accumulator is read and cleared in order (then still
+ * under 16 times the postings). It is shared by all calls, which is safe
+ * because the GIL is held throughout (no Py_BEGIN_ALLOW_THREADS here).
  *
  * Plain C against the buffer protocol (no NumPy headers): the Python side
  * passes contiguous arrays of the dtypes checked below.
