@@ -285,8 +285,8 @@ def create_engine(url: str) -> sa.Engine:
 
 def _create_engine(url: str) -> sa.Engine:
     if url.startswith("sqlite"):
-        database = sa.engine.make_url(url).database
-        if database and database != ":memory:":
+        database = _sqlite_path(url)
+        if database is not None:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         # One pooled connection: closing the last connection to a WAL database
         # checkpoints it, which per batch cost about as much as the inserts. A file

@@ -97,10 +97,6 @@ def cold_start(model: Path, workdir: Path) -> float:
         server.stop()
 
 
-def median(values: list[float]) -> float:
-    return statistics.median(values)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("data", nargs="?", default=str(DEFAULT_DATA))
@@ -138,9 +134,9 @@ def main() -> int:
                 server.stop()
         cold = min(cold_start(model, workdir) for _ in range(3))
 
-    results = {name: {"requests_per_s": median([run["requests_per_s"] for run in name_runs]),
-                      "p50_ms": median([run["p50_ms"] for run in name_runs]),
-                      "p99_ms": median([run["p99_ms"] for run in name_runs]),
+    results = {name: {"requests_per_s": statistics.median([run["requests_per_s"] for run in name_runs]),
+                      "p50_ms": statistics.median([run["p50_ms"] for run in name_runs]),
+                      "p99_ms": statistics.median([run["p99_ms"] for run in name_runs]),
                       "errors": sum(run["errors"] for run in name_runs),
                       "socket_errors": ", ".join(sorted({run["socket_errors"] for run in name_runs}))}
                for name, name_runs in runs.items()}

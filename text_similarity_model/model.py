@@ -297,10 +297,6 @@ class Model:
 
 
 def _query_text(query) -> tuple[str, str]:
-    if type(query) is dict:  # the usual case, without the ABC check below
-        title, description = query.get("title", ""), query.get("description", "")
-        if type(title) is str and type(description) is str:
-            return title, description
     if not isinstance(query, Mapping):
         raise TypeError(f"query must be a mapping with 'title' and 'description', got {type(query).__name__}")
     parts = []

@@ -258,7 +258,7 @@ class LemmatizationTransformer(TransformerMixin, BaseEstimator):
         with the lookup table, ``word_lemmas`` gets each word's lemmas."""
         if full_lookup is not None:
             # Only the tokenizer is needed: lemmas come from the lookup table.
-            caches = (word_lemmas, {}, frozenset(nlp.tokenizer.rules))
+            caches = _lemma_caches(nlp, word_lemmas)
             return [_lookup_lemmas(nlp, _prepare(text), full_lookup, *caches)
                     for text in self._with_progress(texts, len(texts))]
         lowered = (_prepare(text) for text in texts)
@@ -292,8 +292,8 @@ class LemmatizationTransformer(TransformerMixin, BaseEstimator):
         caches = self.__dict__.get("_lemma_caches")
         if caches is None:
             # Seeded with the corpus' words (a model from before word_lemmas_: empty).
-            caches = self.__dict__["_lemma_caches"] = (
-                dict(getattr(self, "word_lemmas_", {})), {}, frozenset(self._nlp().tokenizer.rules))
+            caches = self.__dict__["_lemma_caches"] = _lemma_caches(
+                self._nlp(), dict(getattr(self, "word_lemmas_", {})))
         return _lookup_lemmas(self._nlp(), _prepare(text), self.lemma_lookup_, *caches)
 
     def _lemmatize_with_pipeline(self, text: str) -> list[str]:
@@ -335,6 +335,12 @@ def _prepare(text: str) -> str:
 _CACHE_MAX = 200_000
 _DROPPED = None
 _MISSING = object()
+
+
+def _lemma_caches(nlp, word_cache: dict) -> tuple[dict, dict, frozenset]:
+    """What :func:`_lookup_lemmas` takes after the lookup table: the word
+    cache, an empty token cache, and the tokenizer's special cases."""
+    return word_cache, {}, frozenset(nlp.tokenizer.rules)
 
 
 def _lookup_lemmas(nlp, text: str, lookup: dict, word_cache: dict, token_cache: dict,
