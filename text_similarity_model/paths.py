@@ -1,0 +1,18 @@
+"""Where the project's own files live, computed once for every caller.
+
+The service, the tests and the benchmarks run from a checkout (``pip install -e .``):
+its default model, request log and sample corpus sit beside the packages.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+#: The checkout's root: the folder holding ``setup.py``, ``models/``, ``data/``.
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+#: The bundled sample corpus, written for the project (``make run`` trains it).
+SAMPLE_CSV = REPO_ROOT / "data" / "sample" / "talks.csv"
+
+#: The real TDC corpus, shared beside the checkout (never copied into it).
+REAL_CSV = REPO_ROOT.parent / "shared" / "data" / "tdc_talks_2016_2018.csv"
