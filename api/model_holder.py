@@ -7,7 +7,7 @@ import threading
 from pathlib import Path
 
 from text_similarity_model import IncompatibleModelError, Model, PalestrasError
-from text_similarity_model.transformers import ranking_backend
+from text_similarity_model.ranking import ranking_backend
 
 log = logging.getLogger(__name__)
 

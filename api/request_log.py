@@ -25,7 +25,7 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from text_similarity_model.transformers import without_lone_surrogates
+from text_similarity_model.text import without_lone_surrogates
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from flask_restful import Resource
 from marshmallow import ValidationError
 
 from text_similarity_model.model import FILTER_COLUMNS
-from text_similarity_model.transformers import ranking_backend
+from text_similarity_model.ranking import ranking_backend
 
 from .errors import ApiError
 from .schemas import PredictRequest, RelatedQuery, error_message

@@ -12,7 +12,7 @@ import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from text_similarity_model import Model
-from text_similarity_model.transformers import passthrough
+from text_similarity_model.text import passthrough
 from text_similarity_model.vectorizer import QueryTfidfVectorizer
 
 

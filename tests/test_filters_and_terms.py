@@ -27,8 +27,7 @@ def query_scores(model, query):
 
 def tfidf_share(model) -> float:
     """The part of a score the TF-IDF cosine makes (the rest is the latent similarity)."""
-    cosine = model.pipeline[-1]
-    return 1.0 if cosine.latent_corpus_ is None else 1.0 - cosine.latent_weight
+    return model.pipeline[-1].lexical_share()
 
 
 def reference_terms(model, query_vector, index):
@@ -121,9 +120,10 @@ def test_facets_are_the_corpus_values_sorted_without_unknowns():
 def test_caches_stay_out_of_the_model_file(trained_model):
     trained_model.facets()
     trained_model.predict(QUERY, 3)
-    assert {"_facets_cache", "_term_names_cache"} <= set(trained_model.__dict__)
+    caches = {"_facets", "_term_names", "_steps"}
+    assert caches <= set(trained_model.__dict__)
     restored = pickle.loads(pickle.dumps(trained_model))
-    assert not {key for key in restored.__dict__ if key.endswith("_cache")}
+    assert not caches & set(restored.__dict__)
     assert restored.predict(QUERY, 3) == trained_model.predict(QUERY, 3)
     assert restored.facets() == trained_model.facets()
 

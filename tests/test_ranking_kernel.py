@@ -12,7 +12,7 @@ import os
 import numpy as np
 import pytest
 
-from text_similarity_model import Model, transformers
+from text_similarity_model import Model, ranking
 from text_similarity_model.data import read_talks_csv
 
 from test_fast_path import sample_queries, straightforward_ranking
@@ -23,31 +23,28 @@ REQUIRE_KERNEL = os.environ.get("PALESTRAS_REQUIRE_KERNEL") == "1"
 
 @pytest.fixture
 def kernel():
-    if transformers._ranking is None:
+    if ranking.ranking_backend() != "compiled":
         if REQUIRE_KERNEL:
             pytest.fail("the C ranking kernel was not built (PALESTRAS_REQUIRE_KERNEL=1): is gcc installed?")
         pytest.skip("the C ranking kernel was not built (no C compiler at install): NumPy path only")
-    return transformers._ranking
+    return ranking._ranking
 
 
 def rank_with_numpy(cosine, terms, weights, k, mask=None):
-    """``cosine.rank`` with the compiled kernel switched off."""
-    kernel = transformers._ranking
-    transformers._ranking = None
-    cosine.__dict__.pop("_kernel_cache", None)
-    try:
-        return cosine.rank(terms, weights, k, mask)
-    finally:
-        transformers._ranking = kernel
-        cosine.__dict__.pop("_kernel_cache", None)
+    """``cosine.transform_one`` by the NumPy ranker, whatever the install's."""
+    return ranking.rank_numpy(cosine._ranking_index, terms, weights, k, mask)
+
+
+def rank_compiled(cosine, terms, weights, k, mask=None):
+    return ranking.rank_compiled(cosine._ranking_index, terms, weights, k, mask)
 
 
 def test_the_numpy_path_equals_the_straightforward_pipeline(trained_model, sample_talks):
-    lemmas, tfidf, cosine = (step for _, step in trained_model.pipeline.steps)
+    lemmas, tfidf, cosine = (trained_model.pipeline.named_steps[name] for name in ("lemmas", "tfidf", "cosine"))
     mask = np.asarray(sample_talks["ano"].astype(str) == "2018")
     for n_results in (1, 3, 25):
         for title, description in sample_queries(sample_talks):
-            terms, weights = tfidf.vectorize(lemmas.transform([(title, description)])[0])
+            terms, weights = tfidf.transform_one(lemmas.transform([(title, description)])[0])
             for talk_mask in (None, mask):
                 indexes, scores = rank_with_numpy(cosine, terms, weights, n_results, talk_mask)
                 expected_indexes, expected_scores = straightforward_ranking(
@@ -60,14 +57,14 @@ def test_kernel_and_numpy_agree_on_every_talk_of_the_real_corpus(kernel, real_cs
     talks, _ = read_talks_csv(real_csv)
     model = Model()
     model.train(talks)
-    lemmas, tfidf, cosine = (step for _, step in model.pipeline.steps)
+    lemmas, tfidf, cosine = (model.pipeline.named_steps[name] for name in ("lemmas", "tfidf", "cosine"))
     rng = np.random.default_rng(2019)
     corpus = model._columns
     for row in range(len(model)):
-        terms, weights = tfidf.vectorize(lemmas.transform([(corpus["title"][row], corpus["description"][row])])[0])
+        terms, weights = tfidf.transform_one(lemmas.transform([(corpus["title"][row], corpus["description"][row])])[0])
         k = int(rng.integers(1, 60))
         mask = rng.random(len(model)) < 0.3 if row % 4 == 0 else None
-        compiled_indexes, compiled_scores = cosine.rank(terms, weights, k, mask)
+        compiled_indexes, compiled_scores = rank_compiled(cosine, terms, weights, k, mask)
         numpy_indexes, numpy_scores = rank_with_numpy(cosine, terms, weights, k, mask)
         assert compiled_indexes.tolist() == numpy_indexes.tolist(), f"talk {row}"
         np.testing.assert_allclose(compiled_scores, numpy_scores, rtol=0, atol=1e-12)
@@ -76,25 +73,26 @@ def test_kernel_and_numpy_agree_on_every_talk_of_the_real_corpus(kernel, real_cs
 def test_the_kernel_answers_nothing_for_no_match_or_an_empty_mask(kernel, trained_model):
     cosine = trained_model.pipeline[-1]
     terms = np.array([0, 1], dtype=np.int32)
-    indexes, scores = cosine.rank(terms, np.array([1.0, 1.0]), 5, np.zeros(len(trained_model), dtype=bool))
+    indexes, scores = rank_compiled(cosine, terms, np.array([1.0, 1.0]), 5, np.zeros(len(trained_model), dtype=bool))
     assert len(indexes) == len(scores) == 0
-    indexes, _ = cosine.rank(np.empty(0, dtype=np.int32), np.empty(0), 5)
+    indexes, _ = rank_compiled(cosine, np.empty(0, dtype=np.int32), np.empty(0), 5)
     assert len(indexes) == 0
     # The accumulator was reset: the same query answers the same afterwards.
-    first = cosine.rank(terms, np.array([1.0, 1.0]), 5)
-    assert cosine.rank(terms, np.array([1.0, 1.0]), 5)[0].tolist() == first[0].tolist()
+    first = rank_compiled(cosine, terms, np.array([1.0, 1.0]), 5)
+    assert rank_compiled(cosine, terms, np.array([1.0, 1.0]), 5)[0].tolist() == first[0].tolist()
 
 
 def test_the_kernel_refuses_out_of_range_terms_and_wrong_types(kernel, trained_model):
-    cosine = trained_model.pipeline[-1]
-    indptr, indices, data, n_documents, positive_index, latent_terms, latent_corpus = cosine._kernel_arrays()
+    index = trained_model.pipeline[-1]._ranking_index
+    indptr, indices, n_documents = index.indptr, index.indices, index.n_documents
     out_documents, out_scores = np.empty(3, dtype=np.int64), np.empty(3)
 
     def call(terms, weights=None, **changes):
-        arguments = dict(indptr=indptr, indices=indices, data=data, n_documents=n_documents,
-                         positive_index=positive_index, terms=terms,
+        """The kernel itself, unguarded: its arguments in the order of its signature (_ranking.c)."""
+        arguments = dict(indptr=indptr, indices=indices, data=index.data, n_documents=n_documents,
+                         positive_index=index.positive_index, terms=terms,
                          weights=np.ones(len(terms)) if weights is None else weights,
-                         latent_terms=latent_terms, latent_corpus=latent_corpus)
+                         latent_terms=index.latent_terms, latent_corpus=index.latent_corpus)
         arguments.update(changes)
         return kernel.rank(*arguments.values(), 0.5, 200, None, out_documents, out_scores)
 
@@ -133,7 +131,7 @@ def test_kernel_and_numpy_agree_on_a_large_corpus_and_on_negative_weights(kernel
         terms = np.sort(terms).astype(np.int32)
         for weights in (rng.random(len(terms)) + 0.1, rng.normal(size=len(terms))):
             for k, mask in ((5, None), (40, rng.random(n_documents) < 0.5)):
-                compiled = cosine.rank(terms, weights, k, mask)
+                compiled = rank_compiled(cosine, terms, weights, k, mask)
                 expected = rank_with_numpy(cosine, terms, weights, k, mask)
                 assert compiled[0].tolist() == expected[0].tolist()
                 np.testing.assert_allclose(compiled[1], expected[1], rtol=0, atol=1e-12)

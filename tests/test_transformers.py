@@ -11,7 +11,7 @@ from sklearn.metrics.pairwise import cosine_similarity
 from sklearn.utils.validation import check_is_fitted
 
 from text_similarity_model import CosineSimilaritiesEstimator, LemmatizationTransformer, build_pipeline
-from text_similarity_model.transformers import SpacyModelNotFound
+from text_similarity_model.lemmatizer import SpacyModelNotFound
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +87,7 @@ def test_pickles_without_the_spacy_object():
     lemmatizer = LemmatizationTransformer().fit(["eu jogo"])
     lemmatizer.transform(["eu jogo"])  # builds the spaCy object
     restored = pickle.loads(pickle.dumps(lemmatizer))
-    assert "_nlp_cache" not in restored.__dict__
+    assert "_nlp" in lemmatizer.__dict__ and "_nlp" not in restored.__dict__
     assert restored.transform(["eu jogo"]) == [["jogar"]]
 
 

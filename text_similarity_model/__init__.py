@@ -1,9 +1,10 @@
 """palestras' related-talks model: lemmas -> TF-IDF -> cosine similarities."""
 
 from .errors import DataError, IncompatibleModelError, ModelFileError, PalestrasError, TamperedModelError
+from .lemmatizer import LemmatizationTransformer
 from .model import Model, TrainingReport
 from .pipeline import build_pipeline
-from .transformers import CosineSimilaritiesEstimator, LemmatizationTransformer
+from .similarity import CosineSimilaritiesEstimator
 
 __all__ = [
     "CosineSimilaritiesEstimator",

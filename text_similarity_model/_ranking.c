@@ -1,9 +1,9 @@
 /* The service's hot loop in C: one query against the inverted index.
  *
- * ``rank`` does in one call what CosineSimilaritiesEstimator's NumPy path
- * does in a few dozen NumPy calls (transformers.py, ``_query_scores``,
- * ``_blend``, ``_best``), with the same arithmetic, so both give the same
- * talks and scores (tests/test_ranking_kernel.py):
+ * ``rank`` does in one call what its NumPy twin does in a few dozen NumPy
+ * calls (ranking.py: ``rank_numpy``, ``query_scores``, ``blend``, ``best``),
+ * with the same arithmetic, so both give the same talks and scores
+ * (tests/test_ranking_kernel.py):
  *
  *   1. TF-IDF cosine: the postings of the query's terms, term by term,
  *      summed per talk (as ``np.bincount`` sums them).

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import cached_property
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, NamedTuple
 
 import dill
 import numpy as np
 import pandas as pd
 
 from . import artifact
+from .caching import DropsCachesWhenPickled
 from .data import TALK_COLUMNS, CleaningReport, clean_talks
 from .errors import IncompatibleModelError, ModelFileError
 from .pipeline import DEFAULT_PARAMS, build_pipeline, configuration_name
@@ -44,7 +45,15 @@ class TrainingReport:
         ]
 
 
-class Model:
+class _Steps(NamedTuple):
+    """The pipeline's steps, by the names ``build_pipeline`` gives them."""
+
+    lemmas: object
+    tfidf: object
+    cosine: object
+
+
+class Model(DropsCachesWhenPickled):
     """Ranks the talks of a corpus by similarity to a query talk.
 
     ``pipeline_params`` are passed to :func:`build_pipeline` (e.g.
@@ -80,6 +89,7 @@ class Model:
         seconds = time.perf_counter() - started
 
         self.pipeline = pipeline
+        self._drop_caches()
         self._columns = {column: corpus[column].to_numpy() for column in corpus.columns}
         self.version = self.version or f"{trained_at:%Y%m%dT%H%M%SZ}-{data_sha256[:8]}"
         self.metadata = {
@@ -110,7 +120,7 @@ class Model:
         Returns ``{"predictions": [...], "version": ...}``: at most
         ``n_results`` talks, each with its fields plus ``score`` (cosine
         similarity in (0, 1]), ``index`` (its row in the corpus) and
-        ``terms`` (why it matched: see :meth:`_shared_terms`), by decreasing
+        ``terms`` (why it matched: see :meth:`_answer`), by decreasing
         score. Talks with score 0 share nothing with the query and are left out.
 
         ``filters`` (e.g. ``{"ano": [2018], "cidade": ["saopaulo"]}``) keeps
@@ -122,12 +132,12 @@ class Model:
         title, description = _query_text(query)
         n_results = _check_n_results(n_results)
         mask = self._filter_mask(filters)
-        # The steps one by one: the same computation as the Pipeline's, without
-        # its per-call checks (this is the service's hot path).
-        (_, lemmas), (_, tfidf), (_, cosine) = self.pipeline.steps
-        terms, weights = tfidf.vectorize(lemmas.lemmas_of((title, description)))
-        indices, scores = cosine.rank(terms, weights, n_results, mask)
-        return self._answer(indices, scores, (terms, weights))
+        # The steps one query at a time: the same computation as the Pipeline's,
+        # without its per-call checks (this is the service's hot path).
+        lemmas, tfidf, cosine = self._steps
+        terms, weights = tfidf.transform_one(lemmas.transform_one((title, description)))
+        indices, scores = cosine.transform_one(terms, weights, n_results, mask)
+        return self._answer(indices, scores, terms, weights)
 
     def related(self, index: int, n_results: int = 3, filters: Filters | None = None) -> dict:
         """The talks most related to corpus talk ``index``, itself excluded;
@@ -136,13 +146,13 @@ class Model:
         index = self._check_index(index)
         n_results = _check_n_results(n_results)
         mask = self._filter_mask(filters)
-        cosine = self.pipeline[-1]
+        cosine = self._steps.cosine
         talk_vector = cosine.corpus_[index]
         if mask is None:
             mask = np.ones(len(self), dtype=bool)
         mask[index] = False
         indices, scores = cosine.top_k(talk_vector, n_results, mask)[0]
-        return self._answer(indices, scores, (talk_vector.indices, talk_vector.data))
+        return self._answer(indices, scores, talk_vector.indices, talk_vector.data)
 
     def facets(self) -> dict[str, list]:
         """The values predictions can be filtered by, per filter column:
@@ -150,13 +160,14 @@ class Model:
         sorted, without the unknown ones (year 0, empty text). A column the
         corpus doesn't have gets an empty list."""
         self._check_trained()
-        facets = self.__dict__.get("_facets_cache")
-        if facets is None:
-            facets = {}
-            for column in FILTER_COLUMNS:
-                values = np.unique(self._columns[column]) if column in self._columns else []
-                facets[column] = [_plain(value) for value in values if value not in (0, "")]
-            self.__dict__["_facets_cache"] = facets
+        return self._facets
+
+    @cached_property
+    def _facets(self) -> dict[str, list]:
+        facets = {}
+        for column in FILTER_COLUMNS:
+            values = np.unique(self._columns[column]) if column in self._columns else []
+            facets[column] = [_plain(value) for value in values if value not in (0, "")]
         return facets
 
     def talk(self, index: int) -> dict:
@@ -167,63 +178,33 @@ class Model:
         talk["index"] = index
         return talk
 
-    def _answer(self, indices: np.ndarray, scores: np.ndarray, query: tuple[np.ndarray, np.ndarray]) -> dict:
-        """The answer for ranked talks ``indices``/``scores`` of ``query``
-        (its terms and weights). Plain Python over a few dozen numbers: a
-        NumPy call per step would cost more than the arithmetic."""
-        # The query as {term: weight x share}, its weights L2-normalised as the scores see them.
-        cosine = self.pipeline.steps[-1][1]
-        weights = query[1].tolist()
-        norm = math.hypot(*weights)
-        scale = self._lexical_share(cosine) / norm if norm > 0 else 0.0
-        query_weights = dict(zip(query[0].tolist(), [weight * scale for weight in weights]))
-        corpus, names = cosine.corpus_, self._term_names()
+    def _answer(self, indices: np.ndarray, scores: np.ndarray, terms: np.ndarray, weights: np.ndarray) -> dict:
+        """The answer for ranked talks ``indices``/``scores`` of the query
+        ``terms``/``weights``. Each prediction's ``terms`` say why it matched:
+        the ``N_TERMS`` terms it shares with the query that add most to its
+        score, ``[{"term": "flask", "weight": 0.12}, ...]``, each weight being
+        the term's share of the score
+        (:meth:`CosineSimilaritiesEstimator.explain <.similarity.CosineSimilaritiesEstimator.explain>`)."""
+        names = self._term_names
+        explanations = self._steps.cosine.explain(terms, weights, indices, N_TERMS)
         predictions = []
-        for index, score in zip(indices.tolist(), scores.tolist()):
+        for index, score, shared in zip(indices.tolist(), scores.tolist(), explanations):
             prediction = self._talk_fields(index)
             prediction["score"] = score
             prediction["index"] = index
-            prediction["terms"] = self._shared_terms(query_weights, index, corpus, names)
+            prediction["terms"] = [{"term": names[term], "weight": weight} for term, weight in shared]
             predictions.append(prediction)
         return {"predictions": predictions, "version": self.version}
 
-    def _shared_terms(self, query_weights: dict[int, float], index: int, corpus, names: list[str]) -> list[dict]:
-        """Why talk ``index`` matched: the ``N_TERMS`` terms it shares with the
-        query that add most to its score, ``[{"term": "flask", "weight": 0.12}, ...]``.
+    @cached_property
+    def _steps(self) -> _Steps:
+        named = self.pipeline.named_steps
+        return _Steps(named["lemmas"], named["tfidf"], named["cosine"])
 
-        A term's weight is its share of the score: ``q[t] * d[t]`` (both
-        vectors L2-normalised) times :meth:`_lexical_share`. The weights of all
-        shared terms add up to the TF-IDF part of the score, which is the whole
-        score unless the estimator blends in a latent similarity.
-        ``query_weights`` maps the query's terms to their normalised weight
-        times that share; ``corpus`` is the estimator's (normalised) corpus
-        and ``names`` the vocabulary by column.
-        """
-        start, end = corpus.indptr.item(index), corpus.indptr.item(index + 1)
-        # (-weight, term): heaviest first, ties by term (the vocabulary is alphabetical).
-        shared = sorted(
-            (-query_weights[term] * value, term)
-            for term, value in zip(corpus.indices[start:end].tolist(), corpus.data[start:end].tolist())
-            if term in query_weights
-        )
-        return [{"term": names[term], "weight": -weight} for weight, term in shared[:N_TERMS] if weight]
-
-    def _lexical_share(self, cosine=None) -> float:
-        """How much of a score the TF-IDF cosine makes: 1, or ``1 - latent_weight``
-        when the estimator (``cosine``, default the pipeline's) blends in a
-        latent (LSA) similarity."""
-        cosine = self.pipeline.steps[-1][1] if cosine is None else cosine
-        if getattr(cosine, "latent_corpus_", None) is None:
-            return 1.0
-        return 1.0 - cosine.latent_weight
-
+    @cached_property
     def _term_names(self) -> list[str]:
-        """The TF-IDF vocabulary by column, built on first use and never pickled."""
-        names = self.__dict__.get("_term_names_cache")
-        if names is None:
-            names = self.pipeline.named_steps["tfidf"].get_feature_names_out().tolist()
-            self.__dict__["_term_names_cache"] = names
-        return names
+        """The TF-IDF vocabulary by column."""
+        return self._steps.tfidf.get_feature_names_out().tolist()
 
     def _filter_mask(self, filters: Filters | None) -> np.ndarray | None:
         """Boolean mask over the corpus of the talks ``filters`` keeps; None when it keeps all."""
@@ -260,10 +241,6 @@ class Model:
         return int(index)
 
     # -- files --------------------------------------------------------------
-
-    def __getstate__(self):
-        # Caches (``*_cache``) are cheap to rebuild on first use: kept out of the model file.
-        return {key: value for key, value in self.__dict__.items() if not key.endswith("_cache")}
 
     def serialize(self, path: str | Path, signing_key: bytes | None = None) -> dict:
         """Write the model to ``path`` (and its manifest ``path.json``) atomically.

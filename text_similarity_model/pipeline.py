@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from sklearn.pipeline import Pipeline
 
-from .transformers import CosineSimilaritiesEstimator, LemmatizationTransformer, passthrough
+from .lemmatizer import LemmatizationTransformer
+from .similarity import CosineSimilaritiesEstimator
+from .text import passthrough
 from .vectorizer import QueryTfidfVectorizer
 
 #: Name of the configuration ``DEFAULT_PARAMS`` holds, recorded in each

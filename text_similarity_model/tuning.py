@@ -7,7 +7,7 @@ pipeline is fitted on the other folds with the tracks as labels
 never in the corpus they are scored against, so no query finds itself.
 :class:`RankingScorer` reports precision@k (what the search ranks by), MRR
 and nDCG@k, from :meth:`CosineSimilaritiesEstimator.ranking_metrics
-<text_similarity_model.transformers.CosineSimilaritiesEstimator.ranking_metrics>`.
+<text_similarity_model.similarity.CosineSimilaritiesEstimator.ranking_metrics>`.
 
 Only the title and the description are features; the track is the label.
 """

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 
+from .caching import DropsCachesWhenPickled
 
-class QueryTfidfVectorizer(TfidfVectorizer):
+
+class QueryTfidfVectorizer(DropsCachesWhenPickled, TfidfVectorizer):
     """``TfidfVectorizer`` whose ``transform`` skips scikit-learn's per-call
     validation and conversions.
 
@@ -19,7 +22,7 @@ class QueryTfidfVectorizer(TfidfVectorizer):
     matrix as ``TfidfVectorizer.transform`` (counts over the fitted
     vocabulary, binary or sublinear tf, idf, row norm) in a few microseconds
     instead of a few hundred: the service transforms one query at a time.
-    ``tests/test_performance.py`` checks the two agree on every parameter the
+    ``tests/test_fast_path.py`` checks the two agree on every parameter the
     tuning explores.
     """
 
@@ -28,14 +31,14 @@ class QueryTfidfVectorizer(TfidfVectorizer):
         (n_documents, n_terms), float64, column indices sorted."""
         if isinstance(raw_documents, str) or not hasattr(self, "vocabulary_") or not hasattr(self, "idf_"):
             return super().transform(raw_documents)  # scikit-learn's errors
-        rows = [self.vectorize(document) for document in raw_documents]
+        rows = [self.transform_one(document) for document in raw_documents]
         indptr = np.zeros(len(rows) + 1, dtype=np.int32)
         np.cumsum([len(terms) for terms, _ in rows], out=indptr[1:])
         indices = np.concatenate([terms for terms, _ in rows]) if rows else np.empty(0, np.int32)
         data = np.concatenate([weights for _, weights in rows]) if rows else np.empty(0)
         return sp.csr_matrix((data, indices, indptr), shape=(len(rows), len(self.vocabulary_)))
 
-    def vectorize(self, document) -> tuple[np.ndarray, np.ndarray]:
+    def transform_one(self, document) -> tuple[np.ndarray, np.ndarray]:
         """One document's tf-idf vector as ``(terms, weights)``: its non-zero
         columns, ascending (int32), and their values (float64); the row
         :meth:`transform` would give, without building a matrix.
@@ -44,7 +47,7 @@ class QueryTfidfVectorizer(TfidfVectorizer):
         floats and only the two result arrays are NumPy's (a NumPy call per
         step would cost more than the arithmetic).
         """
-        analyze, vocabulary, idf = self._query_state()
+        analyze, vocabulary, idf = self._query_state
         # Counted by Counter's C loop; then one look-up per distinct feature.
         counter = Counter(analyze(document))
         counts = sorted(
@@ -66,23 +69,15 @@ class QueryTfidfVectorizer(TfidfVectorizer):
                 values = [value / norm for value in values]
         return np.array(columns, dtype=np.int32), np.array(values, dtype=np.float64)
 
+    @cached_property
     def _query_state(self):
-        """The analyzer, vocabulary and idf (a list), built once (never pickled)."""
-        state = self.__dict__.get("_query_cache")
-        if state is None:
-            state = (self.build_analyzer(), self.vocabulary_, self.idf_.tolist() if self.use_idf else None)
-            self.__dict__["_query_cache"] = state
-        return state
+        """The analyzer, vocabulary and idf (a list), built from the fitted state once."""
+        return self.build_analyzer(), self.vocabulary_, self.idf_.tolist() if self.use_idf else None
 
     def fit(self, raw_documents, y=None):
-        self.__dict__.pop("_query_cache", None)
+        self._drop_caches()
         return super().fit(raw_documents, y)
 
     def fit_transform(self, raw_documents, y=None):
-        self.__dict__.pop("_query_cache", None)
+        self._drop_caches()
         return super().fit_transform(raw_documents, y)
-
-    def __getstate__(self):
-        state = super().__getstate__()
-        state.pop("_query_cache", None)
-        return state
