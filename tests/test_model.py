@@ -14,7 +14,7 @@ from text_similarity_model import (
     ModelFileError,
     TamperedModelError,
 )
-from text_similarity_model.artifact import MAGIC, manifest_path
+from text_similarity_model.artifact import MAGIC, manifest_path, write_model_file
 
 ML_QUERY = {
     "title": "Criando e fazendo deploy de uma API REST para modelos de aprendizagem de máquina",
@@ -153,6 +153,16 @@ def test_deserialize_refuses_incompatible_library_versions(tmp_path, sample_mode
     path = _copy_model(sample_model_path, tmp_path / "model.pkl")
     _rewrite_header(path, lambda header: header["metadata"]["libraries"].update({"scikit-learn": "0.21.3"}))
     with pytest.raises(IncompatibleModelError, match="scikit-learn 0.21.3 but .* is installed"):
+        Model.deserialize(path)
+
+
+def test_deserialize_refuses_a_file_from_before_the_steps_moved_with_the_fix(tmp_path, trained_model):
+    """A model file names its classes' modules: one written when the steps lived
+    in text_similarity_model/transformers.py can't load, and says to retrain."""
+    path = tmp_path / "old.pkl"
+    payload = b"ctext_similarity_model.transformers\nLemmatizationTransformer\n."  # such a file's first class
+    write_model_file(payload, trained_model.metadata, path)
+    with pytest.raises(IncompatibleModelError, match=r"old.pkl: can't be loaded.*transformers.*retrain it \(make train\)"):
         Model.deserialize(path)
 
 

@@ -8,9 +8,10 @@ import scipy.sparse as sp
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics.pairwise import cosine_similarity
+from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.validation import check_is_fitted
 
-from text_similarity_model import CosineSimilaritiesEstimator, LemmatizationTransformer, build_pipeline
+from text_similarity_model import CosineSimilaritiesEstimator, LemmatizationTransformer, Model, build_pipeline
 from text_similarity_model.lemmatizer import SpacyModelNotFound
 
 
@@ -91,6 +92,79 @@ def test_pickles_without_the_spacy_object():
     assert restored.transform(["eu jogo"]) == [["jogar"]]
 
 
+@pytest.fixture(scope="module")
+def saved_spacy_pipeline(tmp_path_factory):
+    """A full spaCy pipeline on disk, built offline: blank Portuguese with
+    spaCy's lookup lemmatizer, its tables from spacy-lookups-data."""
+    import spacy
+
+    nlp = spacy.blank("pt")
+    nlp.add_pipe("lemmatizer", config={"mode": "lookup"})
+    nlp.initialize()
+    path = tmp_path_factory.mktemp("spacy") / "pt_lookup_pipeline"
+    nlp.to_disk(path)
+    return path
+
+
+def test_a_saved_spacy_pipeline_lemmatizes_trains_and_reloads(saved_spacy_pipeline, sample_talks, trained_model,
+                                                               tmp_path):
+    """``spacy_model`` naming a pipeline (here by its folder) lemmatizes with
+    that pipeline's own lemmatizer. This one is spaCy's lookup lemmatizer,
+    whose lemmas the blank default reproduces: the same model, the same answers."""
+    lemmatizer = LemmatizationTransformer(spacy_model=str(saved_spacy_pipeline))
+    check_is_fitted(lemmatizer)  # it learns nothing from the corpus
+    assert lemmatizer.transform(["Nós jogávamos futebol com serviços"]) == [["jogar", "futebol", "serviço"]]
+
+    model = Model(version="saved-spacy-pipeline", lemmas__spacy_model=str(saved_spacy_pipeline))
+    model.train(sample_talks)
+    queries = [{"title": title, "description": description}
+               for title, description in zip(sample_talks["title"][:5], sample_talks["description"][5:10])]
+    answers = [model.predict(query, 5) for query in queries]
+    for query, answer in zip(queries, answers):
+        assert answer["predictions"] and answer["predictions"] == trained_model.predict(query, 5)["predictions"]
+
+    path = tmp_path / "model.pkl"
+    model.serialize(path)
+    restored = Model.deserialize(path)
+    assert restored.pipeline.named_steps["lemmas"].spacy_model == str(saved_spacy_pipeline)
+    assert [restored.predict(query, 5) for query in queries] == answers
+
+
+@pytest.mark.parametrize("make, parameter, value", [
+    (CosineSimilaritiesEstimator, "latent_weight", 7),
+    (CosineSimilaritiesEstimator, "latent_weight", -0.5),
+    (CosineSimilaritiesEstimator, "latent_candidates", -5),
+    (CosineSimilaritiesEstimator, "latent_candidates", 0),
+    (CosineSimilaritiesEstimator, "latent_components", -1),
+    (CosineSimilaritiesEstimator, "latent_components", 2.5),
+    (CosineSimilaritiesEstimator, "random_state", "seed"),
+    (LemmatizationTransformer, "title_weight", -1),
+    (LemmatizationTransformer, "title_weight", 1.5),
+    (LemmatizationTransformer, "output", "tokens"),
+    (LemmatizationTransformer, "lemmatize", "no"),
+    (LemmatizationTransformer, "strip_accents", None),
+    (LemmatizationTransformer, "n_process", 0),
+    (LemmatizationTransformer, "batch_size", 0),
+    (LemmatizationTransformer, "progress", "yes"),
+    (LemmatizationTransformer, "spacy_model", None),
+])
+def test_bad_parameters_are_refused_at_fit_naming_them(make, parameter, value):
+    estimator = make(**{parameter: value})  # __init__ only stores them, as scikit-learn's do
+    X = sp.csr_matrix(np.eye(4)) if make is CosineSimilaritiesEstimator else ["eu jogo", "eu gosto de jogar"]
+    with pytest.raises(InvalidParameterError, match=f"'{parameter}' parameter of {make.__name__} must be"):
+        estimator.fit(X)
+    with pytest.raises(ValueError, match=f"'{parameter}' parameter"):  # and through the pipeline
+        step = "cosine" if make is CosineSimilaritiesEstimator else "lemmas"
+        build_pipeline(**{f"{step}__{parameter}": value}).fit(["eu jogo", "eu gosto de jogar"])
+
+
+def test_a_latent_weight_outside_0_1_no_longer_fits(sample_talks):
+    with pytest.raises(ValueError, match="'latent_weight' parameter of CosineSimilaritiesEstimator must be a float "
+                                         r"in the range \[0\.0, 1\.0\]\. Got 7 instead"):
+        Model(cosine__latent_weight=7).train(sample_talks)
+    assert CosineSimilaritiesEstimator(latent_weight=1, latent_candidates=1).fit(np.eye(3)).latent_weight == 1
+
+
 @pytest.fixture
 def corpus():
     rng = np.random.default_rng(0)
@@ -131,6 +205,23 @@ def test_cosine_estimator_conventions(corpus):
     assert np.allclose(sp.linalg.norm(estimator.corpus_, axis=1)[sp.linalg.norm(corpus, axis=1) > 0], 1.0)
     with pytest.raises(ValueError, match="terms"):
         estimator.predict(sp.csr_matrix((1, 5)))
+
+
+def test_refitting_drops_what_was_cached_from_the_previous_fit(corpus):
+    lemmatizer = LemmatizationTransformer().fit(["eu jogo"])
+    assert lemmatizer.transform(["corremos"]) == [["corremos"]]  # not a lemma of that corpus
+    lemmatizer.fit(["ele correu"])
+    assert lemmatizer.transform(["corremos"]) == [["correr"]]
+
+    estimator = CosineSimilaritiesEstimator(latent_components=3).fit(corpus)
+    estimator.top_k(corpus[:1], 5)
+    # Refitted, or its query-time blend changed: ranked as predict() scores, not with the old index.
+    for change in (lambda: estimator.fit(corpus[10:]), lambda: estimator.set_params(latent_weight=0.9)):
+        change()
+        scores = estimator.predict(corpus[:1])[0]
+        indices, top = estimator.top_k(corpus[:1], 5)[0]
+        np.testing.assert_allclose(top, scores[indices], atol=1e-12)
+        assert len(scores) == 20
 
 
 def test_build_pipeline_returns_a_fresh_pipeline_each_call():
