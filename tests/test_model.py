@@ -162,7 +162,8 @@ def test_deserialize_refuses_a_file_from_before_the_steps_moved_with_the_fix(tmp
     path = tmp_path / "old.pkl"
     payload = b"ctext_similarity_model.transformers\nLemmatizationTransformer\n."  # such a file's first class
     write_model_file(payload, trained_model.metadata, path)
-    with pytest.raises(IncompatibleModelError, match=r"old.pkl: can't be loaded.*transformers.*retrain it \(make train\)"):
+    with pytest.raises(IncompatibleModelError,
+                       match=r"old.pkl: can't be loaded.*transformers.*retrain it \(make train\)"):
         Model.deserialize(path)
 
 

@@ -43,7 +43,7 @@ def load_portuguese_lemma_lookup() -> dict[str, str]:
     These are the very tables spaCy's ``Lemmatizer(mode="lookup")`` uses for
     ``spacy.blank("pt")``; read directly from ``spacy-lookups-data`` because
     spaCy's own ``Table`` keys them by hash, which loses the forms we need to
-    keep a vocabulary-restricted copy, and takes ~2 s to build.
+    keep a vocabulary-restricted copy, and takes seconds to build.
     """
     try:
         import spacy_lookups_data
@@ -80,8 +80,8 @@ class LemmatizationTransformer(DropsCachesWhenPickled, TransformerMixin, BaseEst
         With a named spaCy pipeline: processes lemmatizing the corpus in
         ``fit`` (``nlp.pipe(n_process=...)``; -1: one per CPU). The blank
         pipeline runs in one process: its per-word cache tokenizes each
-        distinct word once (1M talks in under 2 minutes,
-        ``benchmarks/scale_bench.py``).
+        distinct word once (a whole training on 1M talks takes 1.6 min:
+        benchmarks/README.md, "Scale").
     batch_size : int >= 1, default 256
         With a named spaCy pipeline: documents per batch handed to it.
     progress : bool, default False

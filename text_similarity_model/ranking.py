@@ -8,8 +8,9 @@ with one signature, ``(index, terms, weights, k, mask) -> (documents, scores)``:
   built by ``pip install`` when a C compiler is there;
 - :func:`rank_numpy`: the same steps in NumPy, with the same answers
   (``tests/test_ranking_kernel.py`` holds the two to each other on every talk
-  of the real corpus). Slower, but still ~6x faster than a scipy sparse
-  product for one query: it keeps installs without a compiler fast.
+  of the real corpus). Slower, but without a scipy sparse product's
+  per-call conversions nor a sort of the whole corpus: it keeps installs
+  without a compiler fast.
 
 The backend is chosen once, at import (:data:`RANKER`); an index too large
 for the kernel's 32-bit offsets is ranked with NumPy (:func:`ranker_for`).
@@ -95,7 +96,8 @@ class RankingIndex:
         return 1.0 if self.latent_corpus is None else 1.0 - self.latent_weight
 
 
-Ranker = Callable[[RankingIndex, np.ndarray, np.ndarray, int, "np.ndarray | None"], tuple[np.ndarray, np.ndarray]]
+#: ``(index, terms, weights, k, mask) -> (documents, scores)``
+Ranker = Callable[[RankingIndex, np.ndarray, np.ndarray, int, np.ndarray | None], tuple[np.ndarray, np.ndarray]]
 
 
 def rank_compiled(index: RankingIndex, terms: np.ndarray, weights: np.ndarray, k: int,

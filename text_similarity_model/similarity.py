@@ -174,7 +174,8 @@ class CosineSimilaritiesEstimator(DropsCachesWhenPickled, BaseEstimator):
         ``1 - latent_weight`` when a latent similarity is blended in."""
         return self._ranking_index.lexical_share
 
-    def explain(self, terms: np.ndarray, weights: np.ndarray, documents: np.ndarray, n: int) -> list[list[tuple[int, float]]]:
+    def explain(self, terms: np.ndarray, weights: np.ndarray, documents: np.ndarray,
+                n: int) -> list[list[tuple[int, float]]]:
         """Why each of ``documents`` matched the query ``terms``/``weights``:
         the ``n`` terms it shares with the query that add most to its score,
         as ``(term, share)`` pairs, heaviest first, ties by term.

@@ -20,8 +20,9 @@ class QueryTfidfVectorizer(DropsCachesWhenPickled, TfidfVectorizer):
     Fitting is scikit-learn's own, and so are every parameter and learned
     attribute (it *is* a ``TfidfVectorizer``). ``transform`` computes the same
     matrix as ``TfidfVectorizer.transform`` (counts over the fitted
-    vocabulary, binary or sublinear tf, idf, row norm) in a few microseconds
-    instead of a few hundred: the service transforms one query at a time.
+    vocabulary, binary or sublinear tf, idf, row norm) in plain Python over
+    the query's few dozen terms: the service transforms one query at a time,
+    and scikit-learn's per-call machinery would cost more than the arithmetic.
     ``tests/test_fast_path.py`` checks the two agree on every parameter the
     tuning explores.
     """
