@@ -135,3 +135,22 @@ def test_kernel_and_numpy_agree_on_a_large_corpus_and_on_negative_weights(kernel
                 expected = rank_with_numpy(cosine, terms, weights, k, mask)
                 assert compiled[0].tolist() == expected[0].tolist()
                 np.testing.assert_allclose(compiled[1], expected[1], rtol=0, atol=1e-12)
+
+
+def test_an_index_past_the_kernels_32_bit_offsets_is_ranked_by_numpy(trained_model, sample_talks):
+    """Past 2**31 postings scipy stores the index with int64 offsets, which the
+    kernel doesn't take: such an index says so when built, and NumPy ranks it."""
+    import copy
+
+    cosine = trained_model.pipeline.named_steps["cosine"]
+    large = copy.deepcopy(cosine)  # without the cached ranking index
+    large.inverted_index_.indptr = large.inverted_index_.indptr.astype(np.int64)
+    large.inverted_index_.indices = large.inverted_index_.indices.astype(np.int64)
+    assert not large._ranking_index.fits_kernel and large._rank_one.func is ranking.rank_numpy
+    lemmas, tfidf = trained_model.pipeline.named_steps["lemmas"], trained_model.pipeline.named_steps["tfidf"]
+    for title, description in sample_queries(sample_talks, 10):
+        terms, weights = tfidf.transform_one(lemmas.transform_one((title, description)))
+        expected_indexes, expected_scores = cosine.transform_one(terms, weights, 5)
+        indexes, scores = large.transform_one(terms, weights, 5)
+        assert indexes.tolist() == expected_indexes.tolist()
+        np.testing.assert_allclose(scores, expected_scores, rtol=0, atol=1e-12)
