@@ -122,8 +122,14 @@ def test_caches_stay_out_of_the_model_file(trained_model):
     trained_model.predict(QUERY, 3)
     caches = {"_facets", "_term_names", "_steps"}
     assert caches <= set(trained_model.__dict__)
+    step_caches = {"lemmas": {"_nlp", "_lemmatize_text"}, "tfidf": {"_query_state"},
+                   "cosine": {"_ranking_index", "_rank_one"}}
+    for name, step in trained_model.pipeline.named_steps.items():
+        assert step_caches[name] <= set(step.__dict__)
     restored = pickle.loads(pickle.dumps(trained_model))
     assert not caches & set(restored.__dict__)
+    for name, step in restored.pipeline.named_steps.items():
+        assert not step_caches[name] & set(step.__dict__)
     assert restored.predict(QUERY, 3) == trained_model.predict(QUERY, 3)
     assert restored.facets() == trained_model.facets()
 
