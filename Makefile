@@ -41,10 +41,11 @@ run: install $(MODEL)
 reload:
 	kill -HUP $$(cat instance/gunicorn.pid)
 
-## data: crawl the TDC site into data/talks.csv (counts in data/talks.stats.json);
+## data: crawl the TDC site into data/talks.csv (counts in data/talks.stats.json),
+##       replacing it only when the crawl finished and wrote talks;
 ##       narrow it with CRAWL_ARGS="-a years=2018 -a cities=saopaulo"
 data: install
-	$(BIN)/scrapy crawl tdc -O data/talks.csv -s CRAWL_STATS_FILE=data/talks.stats.json $(CRAWL_ARGS)
+	$(BIN)/python -m scraper.crawl data/talks.csv $(CRAWL_ARGS)
 
 ## test: install what the tests need and run the whole suite
 test: install-dev
