@@ -7,6 +7,8 @@ DATA   ?= data/sample/talks.csv
 MODELS_DIR ?= models
 PIDFILE ?= instance/gunicorn.pid
 CRAWL_OUTPUT ?= data/talks.csv
+# Options of the checks before promotion, e.g. UPDATE_ARGS="--min-talks-share 0.5" (README).
+UPDATE_ARGS ?=
 BIND   ?= 127.0.0.1:5000
 export BIND MODELS_DIR PIDFILE
 
@@ -31,13 +33,13 @@ install-dev: $(VENV)/.installed-dev
 ## train: train DATA (default the sample corpus) into MODELS_DIR as a new version, made current
 ##        if its checks against the current one hold (FORCE=1: anyway); the running service follows
 train: install
-	$(BIN)/text_similarity_model update $(DATA) $(if $(FORCE),--force)
+	$(BIN)/text_similarity_model update $(DATA) $(if $(FORCE),--force) $(UPDATE_ARGS)
 
 ## update: crawl the site into CRAWL_OUTPUT (CRAWL_ARGS as for make data), then train, check and
 ##         promote it as make train does; a failure at any step leaves the served model as it was
 update: install
 	$(BIN)/python -m scraper.crawl $(CRAWL_OUTPUT) $(CRAWL_ARGS)
-	$(BIN)/text_similarity_model update $(CRAWL_OUTPUT) $(if $(FORCE),--force)
+	$(BIN)/text_similarity_model update $(CRAWL_OUTPUT) $(if $(FORCE),--force) $(UPDATE_ARGS)
 
 ## rollback: make the previous version current again; the running service follows
 rollback: install
@@ -53,11 +55,11 @@ run: install
 reload:
 	kill -HUP $$(cat $(PIDFILE))
 
-## data: crawl the TDC site into data/talks.csv (counts in data/talks.stats.json),
+## data: crawl the TDC site into CRAWL_OUTPUT (default data/talks.csv; counts beside it, .stats.json),
 ##       replacing it only when the crawl finished and wrote talks;
 ##       narrow it with CRAWL_ARGS="-a years=2018 -a cities=saopaulo"
 data: install
-	$(BIN)/python -m scraper.crawl data/talks.csv $(CRAWL_ARGS)
+	$(BIN)/python -m scraper.crawl $(CRAWL_OUTPUT) $(CRAWL_ARGS)
 
 ## test: install what the tests need and run the whole suite
 test: install-dev

@@ -110,12 +110,12 @@ def data_checks(report: dict, current: Version | None, thresholds: Thresholds) -
     """The data sanity checks of a candidate's training ``report`` against ``current``'s."""
     checks = []
     read = max(report["talks"]["read"], 1)
-    for kind, limit in (("empty", thresholds.max_empty_share), ("duplicates", thresholds.max_duplicate_share)):
-        count = report["talks"][kind]
+    for key, name, limit in (("empty", "empty rows", thresholds.max_empty_share),
+                             ("duplicates", "duplicate rows", thresholds.max_duplicate_share)):
+        count = report["talks"][key]
         passed = count / read <= limit
         sign = "≤" if passed else ">"
-        checks.append(Check(f"{kind} rows", passed,
-                            f"{kind} rows: {count:,} of {read:,} read ({count / read:.1%}) {sign} {limit:.0%}"))
+        checks.append(Check(name, passed, f"{name}: {count:,} of {read:,} read ({count / read:.1%}) {sign} {limit:.0%}"))
     if current is None:
         return checks
     against = f"(current {current.name})"
