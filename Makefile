@@ -3,11 +3,16 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 DATA   ?= data/sample/talks.csv
-MODEL  ?= models/model.pkl
+# The model store: every trained version, one current (text_similarity_model/store.py).
+MODELS_DIR ?= models
+PIDFILE ?= instance/gunicorn.pid
+CRAWL_OUTPUT ?= data/talks.csv
+# Options of the checks before promotion, e.g. UPDATE_ARGS="--min-talks-share 0.5" (README).
+UPDATE_ARGS ?=
 BIND   ?= 127.0.0.1:5000
-export BIND
+export BIND MODELS_DIR PIDFILE
 
-.PHONY: install install-dev run reload train test data bench clean
+.PHONY: install install-dev run reload train update rollback test data bench clean
 
 # A stamp per requirements file: re-installs only when they change (or the C
 # ranking kernel's source does: the install compiles it).
@@ -25,26 +30,36 @@ install: $(VENV)/.installed
 
 install-dev: $(VENV)/.installed-dev
 
-# The model (by default the bundled sample's), trained only when missing.
-$(MODEL): | $(VENV)/.installed
-	$(BIN)/text_similarity_model train $(DATA) $@
-
-## train: (re)train MODEL (default models/model.pkl) on DATA (default the sample corpus)
+## train: train DATA (default the sample corpus) into MODELS_DIR as a new version, made current
+##        if its checks against the current one hold (FORCE=1: anyway); the running service follows
 train: install
-	$(BIN)/text_similarity_model train $(DATA) $(MODEL)
+	$(BIN)/text_similarity_model update $(DATA) $(if $(FORCE),--force) $(UPDATE_ARGS)
 
-## run: install, train the sample model if missing, serve the API on $(BIND)
-run: install $(MODEL)
-	MODEL_PATH=$(MODEL) $(BIN)/gunicorn -c gunicorn.conf.py
+## update: crawl the site into CRAWL_OUTPUT (CRAWL_ARGS as for make data), then train, check and
+##         promote it as make train does; a failure at any step leaves the served model as it was
+update: install
+	$(BIN)/python -m scraper.crawl $(CRAWL_OUTPUT) $(CRAWL_ARGS)
+	$(BIN)/text_similarity_model update $(CRAWL_OUTPUT) $(if $(FORCE),--force) $(UPDATE_ARGS)
 
-## reload: switch the running service to the model file now on disk (no downtime)
+## rollback: make the previous version current again; the running service follows
+rollback: install
+	$(BIN)/text_similarity_model models rollback
+
+## run: install, give an empty MODELS_DIR its first version (the sample corpus), serve the API on
+##      $(BIND); MODEL_PATH=file.pkl serves that file instead
+run: install
+	$(if $(MODEL_PATH),,$(BIN)/text_similarity_model models init $(DATA))
+	$(BIN)/gunicorn -c gunicorn.conf.py
+
+## reload: switch the running service to the store's current version (no downtime)
 reload:
-	kill -HUP $$(cat instance/gunicorn.pid)
+	kill -HUP $$(cat $(PIDFILE))
 
-## data: crawl the TDC site into data/talks.csv (counts in data/talks.stats.json);
+## data: crawl the TDC site into CRAWL_OUTPUT (default data/talks.csv; counts beside it, .stats.json),
+##       replacing it only when the crawl finished and wrote talks;
 ##       narrow it with CRAWL_ARGS="-a years=2018 -a cities=saopaulo"
 data: install
-	$(BIN)/scrapy crawl tdc -O data/talks.csv -s CRAWL_STATS_FILE=data/talks.stats.json $(CRAWL_ARGS)
+	$(BIN)/python -m scraper.crawl $(CRAWL_OUTPUT) $(CRAWL_ARGS)
 
 ## test: install what the tests need and run the whole suite
 test: install-dev
@@ -57,4 +72,4 @@ bench: install-dev
 	$(BIN)/python benchmarks/http_bench.py
 
 clean:
-	rm -rf $(VENV) models/*.pkl models/*.pkl.json .pytest_cache
+	rm -rf $(VENV) .pytest_cache

@@ -2,7 +2,9 @@
 
 Configuration comes from the mapping passed in, then the environment:
 
-- ``MODEL_PATH``: the model file (default ``models/model.pkl``)
+- ``MODELS_DIR``: the model store whose current version is served (default
+  ``models/``; ``text_similarity_model models list`` shows its versions)
+- ``MODEL_PATH``: a model file to serve instead of the store's current version
 - ``DATABASE_URL``: the request log (default SQLite in ``instance/requests.db``;
   ``postgresql://user@host/db`` for PostgreSQL)
 """
@@ -18,6 +20,7 @@ from flask import Flask
 from . import errors, page
 from .errors import JsonApi
 from .model_holder import ModelHolder
+from text_similarity_model.store import ModelStore
 from .request_log import RequestLog
 from .openapi import build_spec
 from .resources import Facets, Health, OpenApi, Predict, RelatedTalks, Stats, Talk, Version
@@ -40,7 +43,8 @@ def create_app(config: dict | None = None) -> Flask:
     file and the fix if it can't be loaded)."""
     app = Flask(__name__, instance_path=str(REPO / "instance"))
     app.config.update(
-        MODEL_PATH=os.environ.get("MODEL_PATH", str(REPO / "models" / "model.pkl")),
+        MODEL_PATH=os.environ.get("MODEL_PATH") or None,
+        MODELS_DIR=os.environ.get("MODELS_DIR", str(REPO / "models")),
         DATABASE_URL=os.environ.get("DATABASE_URL", f"sqlite:///{REPO / 'instance' / 'requests.db'}"),
         MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
         ERROR_404_HELP=False,
@@ -48,7 +52,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.update(config or {})
 
     app.extensions["palestras"] = Services(
-        model_holder=ModelHolder(app.config["MODEL_PATH"]),
+        model_holder=_model_holder(app.config),
         request_log=RequestLog(app.config["DATABASE_URL"]),
         openapi=build_spec(),
     )
@@ -71,3 +75,10 @@ def create_app(config: dict | None = None) -> Flask:
         return response
 
     return app
+
+
+def _model_holder(config) -> ModelHolder:
+    """A lone model file when ``MODEL_PATH`` names one, else the store's current version."""
+    if config["MODEL_PATH"]:
+        return ModelHolder(path=config["MODEL_PATH"])
+    return ModelHolder(store=ModelStore(config["MODELS_DIR"]))

@@ -118,9 +118,10 @@ class Facets(Resource):
 
 class Version(Resource):
     def get(self):
-        """Which model answers, with its artifact's metadata."""
-        model = services().model_holder.model
-        return {"model_version": model.version, **model.metadata}
+        """Which model answers, with its artifact's metadata and, from the model
+        store, its evaluation figures, the version it replaced and whether it was forced."""
+        holder = services().model_holder
+        return {"model_version": holder.model.version, **holder.model.metadata, **holder.lineage}
 
 
 class Health(Resource):

@@ -4,6 +4,8 @@
     text_similarity_model predict MODEL.pkl --title T --description D [-n 5]
     text_similarity_model evaluate DATA.csv [--k 5] [--split-year Y] [--json]
     text_similarity_model tune DATA.csv [--n-iter 60] [--param NAME=V1,V2 ...] [--json]
+    text_similarity_model update DATA.csv [--models-dir models] [--pidfile P] [--force] [thresholds]
+    text_similarity_model models list|show VERSION|promote VERSION|rollback [--models-dir models] [--json]
 
 Errors a user can cause print one line naming the input and exit with 2.
 """
@@ -12,11 +14,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import sys
 import time
 from pathlib import Path
 
 from .errors import PalestrasError
+from .promotion import Thresholds
+from .store import DEFAULT_KEEP
 
 USAGE_ERROR = 2
 
@@ -86,7 +92,69 @@ def _parser() -> argparse.ArgumentParser:
     tune.add_argument("--top", type=int, metavar="N", help="show only the N best configurations (default all)")
     tune.add_argument("--json", action="store_true", help="print the results as JSON")
     tune.set_defaults(command=_tune)
+
+    update = commands.add_parser(
+        "update",
+        help="train a new version into the model store, check it against the current one, promote or refuse",
+        description="Trains DATA.csv into a new version of the store, measures it (leave-one-out P@5 and MRR) "
+        "and makes it current only if every check against the current version holds; then reloads the "
+        "running service (--pidfile). A refused version stays in the store, not current, for inspection.",
+    )
+    update.add_argument("data", metavar="DATA.csv", help="talks CSV with at least title,description columns")
+    _store_arguments(update)
+    update.add_argument("--version", help="the new version's name (default: training time and data hash)")
+    update.add_argument("--force", action="store_true", help="promote even if checks fail (recorded in the report)")
+    defaults = Thresholds()
+    update.add_argument("--min-talks-share", type=float, default=defaults.min_talks_share, metavar="S",
+                        help=f"refuse fewer talks than S x the current version's (default {defaults.min_talks_share})")
+    update.add_argument("--max-empty-share", type=float, default=defaults.max_empty_share, metavar="S",
+                        help=f"refuse more empty rows than S of those read (default {defaults.max_empty_share})")
+    update.add_argument("--max-duplicate-share", type=float, default=defaults.max_duplicate_share, metavar="S",
+                        help=f"refuse more duplicate rows than S (default {defaults.max_duplicate_share})")
+    update.add_argument("--quality-tolerance", type=float, default=defaults.quality_tolerance, metavar="D",
+                        help=f"refuse a P@5 or MRR lower than the current's by more than D "
+                             f"(default {defaults.quality_tolerance})")
+    update.add_argument("--max-queries", type=int, default=defaults.max_queries, metavar="N",
+                        help=f"talks sampled (fixed seed) to measure P@5 and MRR (default {defaults.max_queries})")
+    update.set_defaults(command=_update)
+
+    models = commands.add_parser("models", help="list, show, promote or roll back the versions of the model store")
+    verbs = models.add_subparsers(required=True, metavar="VERB")
+    listing = verbs.add_parser("list", help="every version, with training time, talks, P@5/MRR, which is current")
+    _store_arguments(listing, pidfile=False)
+    listing.add_argument("--json", action="store_true", help="print the versions as JSON")
+    listing.set_defaults(command=_models_list)
+    show = verbs.add_parser("show", help="one version's training report, as JSON")
+    show.add_argument("name", metavar="VERSION")
+    _store_arguments(show, pidfile=False)
+    show.set_defaults(command=_models_show)
+    promote = verbs.add_parser("promote", help="make VERSION current and reload the running service")
+    promote.add_argument("name", metavar="VERSION")
+    _store_arguments(promote)
+    promote.set_defaults(command=_models_promote)
+    init = verbs.add_parser(
+        "init", help="give an empty store its first version: an existing MODELS_DIR/model.pkl, else DATA.csv trained",
+        description="Nothing to do when the store has a current version. Otherwise a model file from before "
+        "the store (MODELS_DIR/model.pkl) becomes its first version; without one, DATA.csv is trained "
+        "(data checks only: there is nothing to compare with). make run calls it.")
+    init.add_argument("data", metavar="DATA.csv", help="talks CSV trained when the store is empty")
+    _store_arguments(init, pidfile=False)
+    init.set_defaults(command=_models_init)
+    rollback = verbs.add_parser("rollback", help="make the previous current version current again, and reload")
+    _store_arguments(rollback)
+    rollback.set_defaults(command=_models_rollback)
     return parser
+
+
+def _store_arguments(parser, pidfile: bool = True) -> None:
+    parser.add_argument("--models-dir", default=os.environ.get("MODELS_DIR", "models"),
+                        help="the model store's folder (default $MODELS_DIR or models)")
+    parser.add_argument("--keep", type=int, default=DEFAULT_KEEP,
+                        help=f"versions kept when pruning, never the current or previous (default {DEFAULT_KEEP})")
+    if pidfile:
+        parser.add_argument("--pidfile", default=os.environ.get("PIDFILE", "instance/gunicorn.pid"),
+                            help="the running service's pid file, signalled to reload (default $PIDFILE or "
+                                 "instance/gunicorn.pid); nothing is signalled when no service runs")
 
 
 def _train(arguments) -> int:
@@ -171,6 +239,128 @@ def _tune(arguments) -> int:
     else:
         print("\n".join(result.lines(arguments.top)))
     return 0
+
+
+def _update(arguments) -> int:
+    from .promotion import update
+
+    thresholds = Thresholds(arguments.min_talks_share, arguments.max_empty_share, arguments.max_duplicate_share,
+                            arguments.quality_tolerance, arguments.max_queries)
+    for name, value in (("--min-talks-share", thresholds.min_talks_share),
+                        ("--max-empty-share", thresholds.max_empty_share),
+                        ("--max-duplicate-share", thresholds.max_duplicate_share),
+                        ("--quality-tolerance", thresholds.quality_tolerance)):
+        if not 0 <= value <= 1:
+            raise PalestrasError(f"{name} must be between 0 and 1, got {value}")
+    _check_positive("--max-queries", thresholds.max_queries)
+    result = update(arguments.data, _store(arguments), thresholds, arguments.force, arguments.version)
+    if result.promoted:
+        _reload_service(arguments.pidfile)
+    print(result.summary())
+    return 0 if result.promoted else 1
+
+
+def _models_list(arguments) -> int:
+    store = _store(arguments)
+    current = store.pointer().get("version")
+    rows = []
+    for version in reversed(store.versions()):  # newest first
+        evaluation = version.report.get("evaluation") or {}
+        rows.append({
+            "version": version.name,
+            "current": version.name == current,
+            "trained_at": version.trained_at,
+            "talks": version.report.get("talks", {}).get("kept"),
+            "precision@5": evaluation.get("precision@5"),
+            "mrr": evaluation.get("mrr"),
+            "promoted": version.report.get("promoted"),
+            "forced": bool(version.report.get("forced")),
+        })
+    if arguments.json:
+        json.dump(rows, sys.stdout, indent=2)
+        print()
+        return 0
+    if not rows:
+        print(f"{store.folder}: no versions yet; make train or make update adds one")
+        return 0
+    print(f"{'':2}{'VERSION':<34}{'TRAINED':<22}{'TALKS':>7}{'P@5':>7}{'MRR':>7}  NOTE")
+    for row in rows:
+        note = ("forced" if row["forced"] else "") or ("refused" if row["promoted"] is False else "")
+        print(f"{'*' if row['current'] else '':2}{row['version']:<34}{row['trained_at'] or '?':<22}"
+              f"{_number(row['talks'], ',')}{_number(row['precision@5'], '.3f')}{_number(row['mrr'], '.3f')}  {note}")
+    print("* current")
+    return 0
+
+
+def _models_show(arguments) -> int:
+    version = _store(arguments).version(arguments.name)
+    json.dump({"version": version.name, "folder": str(version.folder), **version.report}, sys.stdout,
+              ensure_ascii=False, indent=2)
+    print()
+    return 0
+
+
+def _models_init(arguments) -> int:
+    from .promotion import adopt, update
+
+    store = _store(arguments)
+    current = store.current()
+    if current is not None:
+        print(f"{store.folder}: current version {current.name}")
+        return 0
+    legacy = store.folder / "model.pkl"
+    if legacy.is_file():
+        version = adopt(legacy, store)
+        print(f"adopted {legacy} as {version.name}, the first version of {store.folder}")
+        return 0
+    result = update(arguments.data, store)
+    print(result.summary())
+    return 0 if result.promoted else 1
+
+
+def _models_promote(arguments) -> int:
+    from .model import Model
+
+    store = _store(arguments)
+    with store.lock():
+        version = store.version(arguments.name)
+        Model.deserialize(version.model_path)  # refuse a version that would not load: before the switch
+        store.promote(version.name)
+    _reload_service(arguments.pidfile)
+    print(f"promoted {version.name}")
+    return 0
+
+
+def _models_rollback(arguments) -> int:
+    store = _store(arguments)
+    with store.lock():
+        replaced = store.current()
+        version = store.rollback()
+    _reload_service(arguments.pidfile)
+    print(f"rolled back to {version.name} (was {replaced.name})")
+    return 0
+
+
+def _store(arguments):
+    from .store import ModelStore
+
+    return ModelStore(arguments.models_dir, keep=arguments.keep)
+
+
+def _reload_service(pidfile: str) -> None:
+    """SIGHUP to the service whose pid ``pidfile`` holds, if it runs: gunicorn
+    then loads the store's current version, with no failed request."""
+    try:
+        pid = int(Path(pidfile).read_text().strip())
+        os.kill(pid, signal.SIGHUP)
+    except (FileNotFoundError, ValueError, ProcessLookupError):
+        print(f"no running service ({pidfile}): the next start serves the new current version")
+        return
+    print(f"reloading the service (pid {pid})")
+
+
+def _number(value, spec: str) -> str:
+    return f"{'-' if value is None else format(value, spec):>7}"
 
 
 def _check_k(k: int) -> None:

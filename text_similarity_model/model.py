@@ -142,6 +142,16 @@ class Model(DropsCachesWhenPickled):
     def related(self, index: int, n_results: int = 3, filters: Filters | None = None) -> dict:
         """The talks most related to corpus talk ``index``, itself excluded;
         ``filters`` as for :meth:`predict`."""
+        talk_vector, (indices, scores) = self._related_ranking(index, n_results, filters)
+        return self._answer(indices, scores, talk_vector.indices, talk_vector.data)
+
+    def related_indices(self, index: int, n_results: int) -> np.ndarray:
+        """The corpus indices of :meth:`related`'s talks, best first, without
+        building the answer (the quality check ranks thousands of talks)."""
+        return self._related_ranking(index, n_results, None)[1][0]
+
+    def _related_ranking(self, index, n_results, filters):
+        """Talk ``index``'s vector and its ranking ``(indices, scores)``, itself excluded."""
         self._check_trained()
         index = self._check_index(index)
         n_results = _check_n_results(n_results)
@@ -151,8 +161,12 @@ class Model(DropsCachesWhenPickled):
         if mask is None:
             mask = np.ones(len(self), dtype=bool)
         mask[index] = False
-        indices, scores = cosine.top_k(talk_vector, n_results, mask)[0]
-        return self._answer(indices, scores, talk_vector.indices, talk_vector.data)
+        return talk_vector, cosine.top_k(talk_vector, n_results, mask)[0]
+
+    def talk_column(self, column: str) -> np.ndarray:
+        """The corpus' values of ``column`` (e.g. ``"trilha"``), by talk index."""
+        self._check_trained()
+        return self._columns[column]
 
     def facets(self) -> dict[str, list]:
         """The values predictions can be filtered by, per filter column:

@@ -1,0 +1,255 @@
+"""The model store: every trained model kept as an immutable version, one of them current.
+
+Layout of the store's folder (``MODELS_DIR``, default ``models/``)::
+
+    versions/VERSION/model.pkl        the model file (artifact.py's format)
+    versions/VERSION/model.pkl.json   its manifest (SHA-256, optional HMAC)
+    versions/VERSION/report.json      what its training read, learned, measured and decided
+    current.json                      {"version": ..., "history": [current, previous, ...]}
+    .lock                             held while a training or a promotion writes the store
+
+A version's folder is written under a hidden name and renamed into
+``versions/`` when complete, so a version is there whole or not at all, and
+is never written again. ``current.json`` is replaced atomically (write,
+fsync, rename): whatever is killed when, it names a complete version, the
+one before or the one after. The service serves the version it names
+(``api/model_holder.py``) and follows it on ``SIGHUP``.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .errors import ModelFileError, PalestrasError
+
+MODEL_FILE = "model.pkl"
+REPORT_FILE = "report.json"
+POINTER_FILE = "current.json"
+VERSIONS_FOLDER = "versions"
+
+#: Versions kept by default; older ones are pruned, never the current or the previous one.
+DEFAULT_KEEP = 5
+
+
+class StoreBusy(PalestrasError):
+    """Another training or promotion holds the store's lock."""
+
+
+@dataclass(frozen=True)
+class Version:
+    """One version of the store: its name, folder and training report."""
+
+    name: str
+    folder: Path
+    report: dict
+
+    @property
+    def model_path(self) -> Path:
+        return self.folder / MODEL_FILE
+
+    @property
+    def trained_at(self) -> str:
+        return self.report.get("trained_at", "")
+
+
+class ModelStore:
+    """The versions in ``folder`` and which one is current."""
+
+    def __init__(self, folder: str | Path, keep: int = DEFAULT_KEEP):
+        if keep < 2:
+            raise PalestrasError(f"keep must be at least 2 (the current and the previous version), got {keep}")
+        self.folder = Path(folder)
+        self.keep = keep
+
+    # -- reading --------------------------------------------------------------
+
+    @property
+    def versions_folder(self) -> Path:
+        return self.folder / VERSIONS_FOLDER
+
+    def versions(self) -> list[Version]:
+        """Every complete version, oldest first (by training time, then name)."""
+        if not self.versions_folder.is_dir():
+            return []
+        found = [self.version(path.name) for path in self.versions_folder.iterdir()
+                 if path.is_dir() and not path.name.startswith(".")]
+        return sorted(found, key=lambda version: (version.trained_at, version.name))
+
+    def version(self, name: str) -> Version:
+        folder = self.versions_folder / name
+        if "/" in name or name.startswith(".") or not folder.is_dir():
+            raise ModelFileError(
+                f"{self.folder}: no version {name!r}; `text_similarity_model models list` shows them")
+        try:
+            report = json.loads((folder / REPORT_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            report = {}  # a version is usable without its report; list shows what is known
+        return Version(name, folder, report)
+
+    def pointer(self) -> dict:
+        """``current.json``: ``{"version": ..., "history": [...]}``, or ``{}`` for an empty store."""
+        try:
+            return json.loads((self.folder / POINTER_FILE).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as error:
+            raise ModelFileError(f"{self.folder / POINTER_FILE}: unreadable ({error}); "
+                                 "point it at a version with `text_similarity_model models promote VERSION`")
+
+    def current(self) -> Version | None:
+        name = self.pointer().get("version")
+        return None if name is None else self.version(name)
+
+    def previous(self) -> Version | None:
+        history = self.pointer().get("history", [])
+        return self.version(history[1]) if len(history) > 1 else None
+
+    def current_model_path(self) -> Path:
+        """The model file the service should serve; raises naming the fix when there is none."""
+        current = self.current()
+        if current is None:
+            raise ModelFileError(f"{self.folder}: no current model version; train one (make train, or make run "
+                                 "to train the sample corpus)")
+        return current.model_path
+
+    # -- writing --------------------------------------------------------------
+
+    @contextmanager
+    def lock(self):
+        """Hold the store's lock, or raise :class:`StoreBusy` naming who holds it."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with open(self.folder / ".lock", "a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as error:
+                if error.errno not in (errno.EWOULDBLOCK, errno.EACCES):
+                    raise
+                handle.seek(0)
+                holder = handle.read().strip() or "another process"
+                raise StoreBusy(f"{self.folder} is busy: {holder} is training or promoting a model; "
+                                "wait for it to finish and run the command again") from None
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"pid {os.getpid()}")
+            handle.flush()
+            try:
+                yield
+            finally:
+                handle.seek(0)
+                handle.truncate()
+
+    def add(self, model, report: dict) -> Version:
+        """Write ``model`` (a trained :class:`~.Model`) and ``report`` as a new version.
+
+        The version is named after the model's version, with ``-2``, ``-3``...
+        when that name is taken: a version is never overwritten. Call with the
+        lock held.
+        """
+        self.versions_folder.mkdir(parents=True, exist_ok=True)
+        for stale in self.versions_folder.glob(".incoming-*"):  # left by a training killed mid-write
+            shutil.rmtree(stale, ignore_errors=True)
+        name = _free_name(self.versions_folder, model.version)
+        model.version = model.metadata["version"] = name
+        incoming = Path(tempfile.mkdtemp(prefix=".incoming-", dir=self.versions_folder))
+        try:
+            model.serialize(incoming / MODEL_FILE)
+            _write_atomically(incoming / REPORT_FILE, {**report, "version": name})
+            os.chmod(incoming, 0o755)
+            os.rename(incoming, self.versions_folder / name)
+            _fsync_folder(self.versions_folder)
+        except BaseException:
+            shutil.rmtree(incoming, ignore_errors=True)
+            raise
+        return self.version(name)
+
+    def promote(self, name: str) -> Version:
+        """Make version ``name`` current (it becomes the head of the history). Call with the lock held."""
+        version = self.version(name)
+        if not version.model_path.is_file():
+            raise ModelFileError(f"{version.folder}: has no {MODEL_FILE}; promote a complete version")
+        pointer = self.pointer()
+        history = [name] + [other for other in pointer.get("history", []) if other != name]
+        self._write_pointer(history)
+        return version
+
+    def rollback(self) -> Version:
+        """Make the previous current version current again. Call with the lock held."""
+        history = self.pointer().get("history", [])
+        if len(history) < 2:
+            raise PalestrasError(f"{self.folder}: no previous version to roll back to "
+                                 f"(current: {history[0] if history else 'none'})")
+        # Skip versions pruned by hand since they were current.
+        remaining = [name for name in history[1:] if (self.versions_folder / name).is_dir()]
+        if not remaining:
+            raise PalestrasError(f"{self.folder}: the previous versions {history[1:]} are gone; nothing to roll back to")
+        self._write_pointer(remaining)
+        return self.version(remaining[0])
+
+    def prune(self) -> list[str]:
+        """Remove the oldest versions beyond ``keep``, never the current or the
+        previous one. Returns the names removed. Call with the lock held."""
+        history = self.pointer().get("history", [])
+        protected = set(history[:2])
+        versions = self.versions()
+        excess = len(versions) - self.keep
+        removed = []
+        for version in versions:  # oldest first
+            if excess <= 0:
+                break
+            if version.name in protected:
+                continue
+            shutil.rmtree(version.folder)
+            removed.append(version.name)
+            excess -= 1
+        if removed:
+            # Pruned versions can't be rolled back to: keep the history to what exists.
+            self._write_pointer([name for name in history if name not in removed])
+        return removed
+
+    def _write_pointer(self, history: list[str]) -> None:
+        now = datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+        _write_atomically(self.folder / POINTER_FILE,
+                          {"version": history[0] if history else None, "history": history, "switched_at": now})
+
+
+def _free_name(folder: Path, wanted: str) -> str:
+    if "/" in wanted or wanted.startswith("."):
+        raise PalestrasError(f"version {wanted!r}: a version name can't contain '/' or start with '.'")
+    name, suffix = wanted, 1
+    while (folder / name).exists():
+        suffix += 1
+        name = f"{wanted}-{suffix}"
+    return name
+
+
+def _write_atomically(path: Path, content: dict) -> None:
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            json.dump(content, handle, indent=2, sort_keys=True)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    _fsync_folder(path.parent)
+
+
+def _fsync_folder(folder: Path) -> None:
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
