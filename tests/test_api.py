@@ -165,7 +165,7 @@ def test_a_model_the_installed_code_cannot_run_fails_app_creation_with_the_fix(t
     fitted = older.pipeline.steps[1][1]
     plain = TfidfVectorizer(**fitted.get_params())
     plain.__dict__.update({key: value for key, value in fitted.__dict__.items() if key.endswith("_")})
-    older.pipeline.steps[1] = ("tfidf", plain)  # no vectorize(): as models written before it
+    older.pipeline.steps[1] = ("tfidf", plain)  # no transform_one(): as models written before it
     path = tmp_path / "older.pkl"
     older.serialize(path)
     with pytest.raises(IncompatibleModelError, match=r"older.pkl.*retrain it \(make train\)"):
