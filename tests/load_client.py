@@ -2,11 +2,12 @@
 
     python tests/load_client.py URL SECONDS [CONCURRENCY]
 
-Prints one JSON line: {"sent": N, "ok": N, "failed": N, "statuses": {...},
+Stops after SECONDS, or earlier on SIGTERM. Prints one JSON line: {"sent": N, "ok": N, "failed": N, "statuses": {...},
 "errors": [...first few...], "versions": {...}}. Bounded in time; loopback only.
 """
 
 import json
+import signal
 import sys
 import threading
 import time
@@ -27,13 +28,15 @@ def main() -> None:
     if not url.startswith(("http://127.", "http://localhost")):
         sys.exit("load_client only targets loopback")
     deadline = time.monotonic() + seconds
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())  # the test is done early: report now
     statuses, versions, errors = Counter(), Counter(), []
     lock = threading.Lock()
 
     def worker(number: int) -> None:
         session = requests.Session()
         sent = 0
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not stop.is_set():
             query = QUERIES[(number + sent) % len(QUERIES)]
             sent += 1
             try:

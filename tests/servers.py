@@ -104,15 +104,18 @@ def running_gunicorn(model_path: Path, workdir: Path, **options):
 
 
 @contextmanager
-def load(url: str, seconds: float, concurrency: int = 4):
+def load(url: str, seconds: float, concurrency: int = 4, stop_when_done: bool = False):
     """Run tests/load_client.py against ``url`` in another process; yields a dict
-    filled with its counts when the block ends (waiting for it to finish)."""
+    filled with its counts when the block ends (waiting for it to finish, or,
+    with ``stop_when_done``, stopping it then: ``seconds`` is only a bound)."""
     process = subprocess.Popen([sys.executable, str(REPO / "tests" / "load_client.py"), url, str(seconds),
                                 str(concurrency)], stdout=subprocess.PIPE, text=True)
     result: dict = {}
     try:
         yield result
     finally:
+        if stop_when_done:
+            process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=seconds + 60)
         import json
 

@@ -238,7 +238,7 @@ def test_the_service_follows_updates_and_rollbacks_under_load(store, sample_csv,
     with running_gunicorn(None, tmp_path, extra_env={"MODEL_PATH": "", "MODELS_DIR": str(store.folder)}) as server:
         assert served_version(server)["model_version"] == "v1"
         # Updating, rolling back and promoting under load from another process: no request fails.
-        with load(server.url, seconds=20) as result:
+        with load(server.url, seconds=120, stop_when_done=True) as result:
             time.sleep(1)
             updated = cli("update", sample_csv, "--models-dir", store.folder, "--version", "v2", "--pidfile", pidfile)
             assert updated.returncode == 0, updated.stdout + updated.stderr
