@@ -28,9 +28,9 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # The local site (pages, server, crawl runner) is the tests' one.
-sys.path.insert(0, str(REPO_ROOT / "tests"))
+sys.path.insert(0, str(REPO_ROOT))
 
-from tdc_site import (  # noqa: E402
+from tests.support.tdc_site import (  # noqa: E402
     PageTalk,
     SiteServer,
     render_edition_page,

@@ -30,8 +30,8 @@ from pathlib import Path
 import requests
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
-from servers import launch_gunicorn  # noqa: E402
+sys.path.insert(0, str(REPO))
+from tests.support.servers import launch_gunicorn  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "tdc_talks_2016_2018.csv"
 QUERY = {

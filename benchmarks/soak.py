@@ -26,8 +26,8 @@ import requests
 import sqlalchemy as sa
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
-from servers import launch_gunicorn  # noqa: E402
+sys.path.insert(0, str(REPO))
+from tests.support.servers import launch_gunicorn  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "tdc_talks_2016_2018.csv"
 WORDS = ("python dados api rest flask deploy kubernetes testes segurança nuvem java javascript "

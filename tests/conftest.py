@@ -8,9 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-SAMPLE_CSV = REPO / "data" / "sample" / "talks.csv"
-REAL_CSV = REPO.parent / "shared" / "data" / "tdc_talks_2016_2018.csv"
+from text_similarity_model.paths import REAL_CSV, SAMPLE_CSV
 
 # .ci/run sets this so a test needing the real corpus fails instead of skipping.
 REQUIRE_REAL_CORPUS = os.environ.get("PALESTRAS_REQUIRE_REAL_CORPUS") == "1"

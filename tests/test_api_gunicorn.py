@@ -5,8 +5,10 @@ import time
 import pytest
 import requests
 
-from servers import launch_gunicorn, load, running_gunicorn
 from text_similarity_model import Model
+
+from tests.support.database import logged_rows
+from tests.support.servers import launch_gunicorn, load, running_gunicorn
 
 QUERY = {"title": "Deploy de modelos de machine learning", "description": "API REST com Flask e scikit-learn"}
 
@@ -71,7 +73,5 @@ def test_request_log_with_two_workers_on_postgresql(sample_model_path, tmp_path,
         assert result["failed"] == 0 and result["ok"] > 20
         stats_before_stop = requests.get(server.url + "/stats", timeout=10).json()
     # SIGTERM: the workers wrote everything they had queued before exiting.
-    from test_request_log import logged_rows
-
     assert len(logged_rows(database_url)) == result["ok"]
     assert stats_before_stop["database"] == "ok"

@@ -1,11 +1,11 @@
 """notebooks/exploracao.ipynb runs top to bottom, headless, on the sample corpus."""
 
-from pathlib import Path
-
 import nbclient  # requirements-dev.txt: `make test` installs them
 import nbformat
 
-NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "exploracao.ipynb"
+from text_similarity_model.paths import REPO_ROOT
+
+NOTEBOOK = REPO_ROOT / "notebooks" / "exploracao.ipynb"
 
 
 def test_exploration_notebook_executes_on_the_sample_corpus(monkeypatch):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from openapi_spec_validator import validate
 
-from servers import running_gunicorn
+from tests.support.servers import running_gunicorn
 
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 import requests
 
-from servers import running_gunicorn
+from tests.support.servers import running_gunicorn
 
 CHROMIUM = Path(os.environ.get("PALESTRAS_CHROMIUM", "/usr/bin/chromium"))
 REQUIRE_BROWSER = os.environ.get("PALESTRAS_REQUIRE_BROWSER") == "1"

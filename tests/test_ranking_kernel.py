@@ -15,7 +15,7 @@ import pytest
 from text_similarity_model import Model, ranking
 from text_similarity_model.data import read_talks_csv
 
-from test_fast_path import sample_queries, straightforward_ranking
+from tests.support.ranking import sample_queries, straightforward_ranking
 
 # .ci/run sets this: there the kernel must have been built, never skipped.
 REQUIRE_KERNEL = os.environ.get("PALESTRAS_REQUIRE_KERNEL") == "1"

@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 import requests
 
-from servers import launch_gunicorn, load, running_gunicorn
-from test_request_log import logged_rows
 from text_similarity_model import Model
+
+from tests.support.database import logged_rows
+from tests.support.servers import launch_gunicorn, load, running_gunicorn
 
 TRAIN = [sys.executable, "-m", "text_similarity_model", "train"]
 

@@ -4,23 +4,15 @@ import json
 import shutil
 import time
 
-import sqlalchemy as sa
-
 from api import create_app
-from api.request_log import RequestLog, create_engine, prediction_requests
+from api.request_log import RequestLog
+
+from tests.support.database import logged_rows
 
 HOSTILE = {
     "title": "<script>alert('x')</script> Robert'); DROP TABLE prediction_requests;--",
     "description": "😀 Привет 日本語 \"aspas\" %s %(x)s ? :param \\ \x00 fim",
 }
-
-
-def logged_rows(url):
-    engine = create_engine(url)
-    with engine.connect() as connection:
-        rows = [row._asdict() for row in connection.execute(sa.select(prediction_requests).order_by("id"))]
-    engine.dispose()
-    return rows
 
 
 def test_each_prediction_is_recorded(sample_model_path, database_url):

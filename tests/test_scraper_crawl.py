@@ -9,7 +9,7 @@ case of the markup contract; the server answers 500 once for
 import pandas as pd
 import pytest
 
-from tdc_site import FIXTURE_SITE, SiteServer, run_crawl
+from tests.support.tdc_site import FIXTURE_SITE, SiteServer, run_crawl
 
 FLAKY_PAGE = "/tdc/2018/saopaulo/trilha-dados"
 SPIDER_ARGS = {"years": "2018", "cities": "saopaulo,portoalegre,belohorizonte"}

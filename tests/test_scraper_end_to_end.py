@@ -11,7 +11,9 @@ import sys
 
 import pytest
 
-from tdc_site import FIXTURE_SITE, REPO_ROOT, SiteServer, run_crawl
+from text_similarity_model.paths import REPO_ROOT
+
+from tests.support.tdc_site import FIXTURE_SITE, SiteServer, run_crawl
 
 SPIDER_ARGS = {"years": "2018", "cities": "saopaulo,portoalegre"}
 

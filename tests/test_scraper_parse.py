@@ -24,7 +24,9 @@ from scraper.pipelines import (
     html_to_text,
 )
 from scraper.spiders.tdc import DEFAULT_BASE_URL, Edition, TdcSpider
-from tdc_site import FIXTURE_SITE, REPO_ROOT, PageTalk, render_track_page
+from text_similarity_model.paths import REPO_ROOT
+
+from tests.support.tdc_site import FIXTURE_SITE, PageTalk, render_track_page
 
 CONTRACT_PAGES = REPO_ROOT.parent / "shared" / "tdc-site"
 

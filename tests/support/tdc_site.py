@@ -14,7 +14,7 @@ served from 127.0.0.1. One module serves the tests and the benchmark:
   it and returns the CSV rows and the crawl stats.
 
 The hand-written fixture site with every case of the contract is in
-``fixtures/tdc_site/``.
+``tests/fixtures/tdc_site/``.
 """
 
 import csv
@@ -32,8 +32,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-FIXTURE_SITE = Path(__file__).resolve().parent / "fixtures" / "tdc_site"
+from text_similarity_model.paths import REPO_ROOT
+
+FIXTURE_SITE = REPO_ROOT / "tests" / "fixtures" / "tdc_site"
 
 #: Settings for crawling a local site: no politeness delays (see settings.py).
 LOCAL_CRAWL_SETTINGS = {"DOWNLOAD_DELAY": "0", "AUTOTHROTTLE_ENABLED": "False"}

@@ -1,6 +1,6 @@
 """A load generator in its own process: POST /predict in a loop, count outcomes.
 
-    python tests/load_client.py URL SECONDS [CONCURRENCY]
+    python tests/support/load_client.py URL SECONDS [CONCURRENCY]
 
 Stops after SECONDS, or earlier on SIGTERM. Prints one JSON line: {"sent": N, "ok": N, "failed": N, "statuses": {...},
 "errors": [...first few...], "versions": {...}}. Bounded in time; loopback only.

@@ -13,8 +13,10 @@ from pathlib import Path
 
 import requests
 
-REPO = Path(__file__).resolve().parents[1]
+from text_similarity_model.paths import REPO_ROOT
+
 GUNICORN = Path(sys.executable).with_name("gunicorn")
+LOAD_CLIENT = Path(__file__).with_name("load_client.py")
 
 
 def free_port() -> int:
@@ -83,13 +85,13 @@ def launch_gunicorn(model_path: Path, workdir: Path, database_url: str | None = 
         "DATABASE_URL": database_url or f"sqlite:///{workdir / 'requests.db'}",
         **(extra_env or {}),
     }
-    command = [str(GUNICORN), "-c", str(REPO / "gunicorn.conf.py")]
+    command = [str(GUNICORN), "-c", str(REPO_ROOT / "gunicorn.conf.py")]
     if not access_log:
         command += ["--access-logfile", "/dev/null"]
     if app_module:
         command.append(app_module)
     with log_path.open("wb") as log_file:
-        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log_file, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT)
     return Gunicorn(process, f"http://127.0.0.1:{port}", pidfile, log_path)
 
 
@@ -105,10 +107,10 @@ def running_gunicorn(model_path: Path, workdir: Path, **options):
 
 @contextmanager
 def load(url: str, seconds: float, concurrency: int = 4, stop_when_done: bool = False):
-    """Run tests/load_client.py against ``url`` in another process; yields a dict
+    """Run tests/support/load_client.py against ``url`` in another process; yields a dict
     filled with its counts when the block ends (waiting for it to finish, or,
     with ``stop_when_done``, stopping it then: ``seconds`` is only a bound)."""
-    process = subprocess.Popen([sys.executable, str(REPO / "tests" / "load_client.py"), url, str(seconds),
+    process = subprocess.Popen([sys.executable, str(LOAD_CLIENT), url, str(seconds),
                                 str(concurrency)], stdout=subprocess.PIPE, text=True)
     result: dict = {}
     try:
