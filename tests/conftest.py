@@ -10,8 +10,7 @@ import pytest
 
 from text_similarity_model.paths import REAL_CSV, SAMPLE_CSV
 
-# .ci/run sets this so a test needing the real corpus fails instead of skipping.
-REQUIRE_REAL_CORPUS = os.environ.get("PALESTRAS_REQUIRE_REAL_CORPUS") == "1"
+from tests.support.require import skip_or_fail
 
 
 @pytest.fixture(scope="session")
@@ -27,9 +26,8 @@ def sample_talks() -> pd.DataFrame:
 @pytest.fixture(scope="session")
 def real_csv() -> Path:
     if not REAL_CSV.is_file():
-        if REQUIRE_REAL_CORPUS:
-            pytest.fail(f"{REAL_CSV} is missing but PALESTRAS_REQUIRE_REAL_CORPUS=1")
-        pytest.skip(f"real corpus {REAL_CSV} not present")
+        # .ci/run sets PALESTRAS_REQUIRE_REAL_CORPUS=1: there a missing corpus fails the test.
+        skip_or_fail(f"real corpus {REAL_CSV} not present", "PALESTRAS_REQUIRE_REAL_CORPUS")
     return REAL_CSV
 
 
@@ -67,7 +65,6 @@ def client(app):
 
 
 POSTGRES_URL = os.environ.get("PALESTRAS_TEST_DATABASE_URL")
-REQUIRE_POSTGRES = os.environ.get("PALESTRAS_REQUIRE_POSTGRES") == "1"
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -76,9 +73,8 @@ def database_url(request, tmp_path):
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'requests.db'}"
     if not POSTGRES_URL:
-        if REQUIRE_POSTGRES:
-            pytest.fail("PALESTRAS_REQUIRE_POSTGRES=1 but PALESTRAS_TEST_DATABASE_URL is not set")
-        pytest.skip("no PostgreSQL: set PALESTRAS_TEST_DATABASE_URL (.ci/start-postgres prints one)")
+        skip_or_fail("no PostgreSQL: set PALESTRAS_TEST_DATABASE_URL (.ci/start-postgres prints one)",
+                     "PALESTRAS_REQUIRE_POSTGRES")
     from api.request_log import create_engine, metadata
 
     engine = create_engine(POSTGRES_URL)

@@ -16,10 +16,10 @@ import pandas as pd
 import pytest
 import requests
 
+from tests.support.require import skip_or_fail
 from tests.support.servers import running_gunicorn
 
 CHROMIUM = Path(os.environ.get("PALESTRAS_CHROMIUM", "/usr/bin/chromium"))
-REQUIRE_BROWSER = os.environ.get("PALESTRAS_REQUIRE_BROWSER") == "1"
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 # No network but loopback, no first-run chores: the page must work offline.
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -43,16 +43,11 @@ HOSTILE_TALK = {
 
 def _sync_playwright():
     if not CHROMIUM.exists():
-        message = f"no Chromium at {CHROMIUM}: apt-get install chromium"
-        if REQUIRE_BROWSER:
-            pytest.fail(f"{message} (PALESTRAS_REQUIRE_BROWSER=1)")
-        pytest.skip(message)
+        skip_or_fail(f"no Chromium at {CHROMIUM}: apt-get install chromium", "PALESTRAS_REQUIRE_BROWSER")
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        if REQUIRE_BROWSER:
-            pytest.fail("playwright is not installed (requirements-dev.txt) but PALESTRAS_REQUIRE_BROWSER=1")
-        pytest.skip("playwright is not installed: pip install -r requirements-dev.txt")
+        skip_or_fail("playwright is not installed: pip install -r requirements-dev.txt", "PALESTRAS_REQUIRE_BROWSER")
     return sync_playwright
 
 

@@ -7,8 +7,6 @@ the straightforward pipeline; here the NumPy path is held to it too, and the
 two paths to each other on every talk of the real corpus.
 """
 
-import os
-
 import numpy as np
 import pytest
 
@@ -16,17 +14,15 @@ from text_similarity_model import Model, ranking
 from text_similarity_model.data import read_talks_csv
 
 from tests.support.ranking import sample_queries, straightforward_ranking
-
-# .ci/run sets this: there the kernel must have been built, never skipped.
-REQUIRE_KERNEL = os.environ.get("PALESTRAS_REQUIRE_KERNEL") == "1"
+from tests.support.require import skip_or_fail
 
 
 @pytest.fixture
 def kernel():
     if ranking.ranking_backend() != "compiled":
-        if REQUIRE_KERNEL:
-            pytest.fail("the C ranking kernel was not built (PALESTRAS_REQUIRE_KERNEL=1): is gcc installed?")
-        pytest.skip("the C ranking kernel was not built (no C compiler at install): NumPy path only")
+        # .ci/run sets PALESTRAS_REQUIRE_KERNEL=1: there the kernel must have been built (gcc).
+        skip_or_fail("the C ranking kernel was not built (no C compiler at install?): NumPy path only",
+                     "PALESTRAS_REQUIRE_KERNEL")
     return ranking._ranking
 
 
