@@ -12,7 +12,7 @@ UPDATE_ARGS ?=
 BIND   ?= 127.0.0.1:5000
 export BIND MODELS_DIR PIDFILE
 
-.PHONY: install install-dev run reload train update rollback test data bench clean
+.PHONY: install install-dev run reload train update rollback test test-fast data bench clean
 
 # A stamp per requirements file: re-installs only when they change (or the C
 # ranking kernel's source does: the install compiles it).
@@ -61,9 +61,13 @@ reload:
 data: install
 	$(BIN)/python -m scraper.crawl $(CRAWL_OUTPUT) $(CRAWL_ARGS)
 
-## test: install what the tests need and run the whole suite
+## test: install what the tests need and run the whole suite (what CI runs: .ci/run)
 test: install-dev
 	$(BIN)/python -m pytest
+
+## test-fast: the quick suite, under a minute: no slow, browser, gunicorn or notebook tests
+test-fast: install-dev
+	$(BIN)/python -m pytest -m "not slow and not browser and not gunicorn and not notebook"
 
 ## bench: the quick benchmarks (figures in benchmarks/README.md); scale_bench.py and soak.py run by hand
 bench: install-dev

@@ -67,7 +67,7 @@ def client(app):
 POSTGRES_URL = os.environ.get("PALESTRAS_TEST_DATABASE_URL")
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def database_url(request, tmp_path):
     """An empty request-log database: SQLite, and the PostgreSQL .ci/run starts."""
     if request.param == "sqlite":

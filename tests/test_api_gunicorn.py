@@ -10,6 +10,8 @@ from text_similarity_model import Model
 from tests.support.database import logged_rows
 from tests.support.servers import launch_gunicorn, load, running_gunicorn
 
+pytestmark = pytest.mark.gunicorn
+
 QUERY = {"title": "Deploy de modelos de machine learning", "description": "API REST com Flask e scikit-learn"}
 
 

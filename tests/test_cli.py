@@ -8,6 +8,9 @@ import pytest
 
 from text_similarity_model import Model
 
+# Each test starts Python in a subprocess (seconds to import the stack; some train).
+pytestmark = pytest.mark.slow
+
 
 def run_cli(*arguments, cwd=None):
     return subprocess.run(

@@ -183,6 +183,8 @@ def test_lemmatizer_text_output_joins_the_lemmas():
 # -- the real corpus: the figures the README quotes ----------------------------------
 
 
+@pytest.mark.real_corpus
+@pytest.mark.slow
 def test_real_corpus_baseline_and_default_figures(real_csv):
     from text_similarity_model.data import read_talks_csv
 
@@ -198,6 +200,7 @@ def test_real_corpus_baseline_and_default_figures(real_csv):
 # -- the command ---------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_evaluate_prints_baseline_and_default_side_by_side(sample_csv):
     result = run_cli("evaluate", sample_csv, "--tracks", "3")
     assert result.returncode == 0, result.stderr
@@ -208,6 +211,7 @@ def test_evaluate_prints_baseline_and_default_side_by_side(sample_csv):
     assert "worst P@5 first (3 of 18)" in result.stdout
 
 
+@pytest.mark.slow
 def test_evaluate_json_and_split_year(sample_csv):
     result = run_cli("evaluate", sample_csv, "--split-year", "2019", "--k", "3", "--json")
     assert result.returncode == 0, result.stderr
@@ -220,6 +224,7 @@ def test_evaluate_json_and_split_year(sample_csv):
     assert [t["precision@3"] for t in tracks] == sorted(t["precision@3"] for t in tracks)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "content, arguments, message",
     [

@@ -197,6 +197,8 @@ def test_serialize_replaces_the_file_atomically(tmp_path, trained_model):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.pkl", "model.pkl.json"]
 
 
+@pytest.mark.real_corpus
+@pytest.mark.slow
 def test_real_corpus_ml_query_finds_python_ml_or_data_talks(real_csv):
     from text_similarity_model.data import read_talks_csv
 

@@ -2,12 +2,14 @@
 
 import nbclient  # requirements-dev.txt: `make test` installs them
 import nbformat
+import pytest
 
 from text_similarity_model.paths import REPO_ROOT
 
 NOTEBOOK = REPO_ROOT / "notebooks" / "exploracao.ipynb"
 
 
+@pytest.mark.notebook
 def test_exploration_notebook_executes_on_the_sample_corpus(monkeypatch):
     # The kernel inherits the environment: the sample corpus, matplotlib without a display.
     monkeypatch.setenv("PALESTRAS_NOTEBOOK_DATA", "sample")

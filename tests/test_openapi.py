@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from openapi_spec_validator import validate
+import pytest
 
 from tests.support.servers import running_gunicorn
 
@@ -23,6 +24,8 @@ def test_the_document_is_valid_openapi_3(client):
         "application/json", "application/x-www-form-urlencoded"}
 
 
+@pytest.mark.gunicorn
+@pytest.mark.slow
 def test_schemathesis_finds_no_5xx_and_no_response_contradicting_the_document(sample_model_path, tmp_path):
     with running_gunicorn(sample_model_path, tmp_path, access_log=False) as server:
         # One Schemathesis worker: with two threads, Hypothesis' ast.parse of

@@ -19,6 +19,8 @@ import requests
 from tests.support.require import skip_or_fail
 from tests.support.servers import running_gunicorn
 
+pytestmark = [pytest.mark.browser, pytest.mark.gunicorn]
+
 CHROMIUM = Path(os.environ.get("PALESTRAS_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 # No network but loopback, no first-run chores: the page must work offline.

@@ -49,6 +49,8 @@ def test_the_numpy_path_equals_the_straightforward_pipeline(trained_model, sampl
                 np.testing.assert_allclose(scores, expected_scores, rtol=0, atol=1e-9)
 
 
+@pytest.mark.real_corpus
+@pytest.mark.slow
 def test_kernel_and_numpy_agree_on_every_talk_of_the_real_corpus(kernel, real_csv):
     talks, _ = read_talks_csv(real_csv)
     model = Model()

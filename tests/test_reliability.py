@@ -15,6 +15,8 @@ from text_similarity_model import Model
 from tests.support.database import logged_rows
 from tests.support.servers import launch_gunicorn, load, running_gunicorn
 
+pytestmark = [pytest.mark.gunicorn, pytest.mark.slow]
+
 TRAIN = [sys.executable, "-m", "text_similarity_model", "train"]
 
 

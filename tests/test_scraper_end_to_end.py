@@ -15,6 +15,9 @@ from text_similarity_model.paths import REPO_ROOT
 
 from tests.support.tdc_site import FIXTURE_SITE, SiteServer, run_crawl
 
+# Three subprocesses in a row: a crawl, a training, a query.
+pytestmark = pytest.mark.slow
+
 SPIDER_ARGS = {"years": "2018", "cities": "saopaulo,portoalegre"}
 
 

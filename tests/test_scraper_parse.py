@@ -283,6 +283,7 @@ def test_rendered_track_page_parses_back_to_its_talks(spider):
     ]
 
 
+@pytest.mark.real_corpus
 def test_real_corpus_talks_survive_a_rendered_page(real_csv):
     # real_csv (conftest.py) skips when the shared corpus is absent.
     corpus = pd.read_csv(real_csv).head(300)

@@ -31,6 +31,7 @@ def test_lowercases_and_drops_stop_words_punctuation_numbers_and_spaces():
     assert lemmas == ["criar", "serviço", "modelo"]
 
 
+@pytest.mark.slow
 def test_lemmas_equal_spacys_own_lookup_lemmatizer(sample_talks):
     """Our vocabulary-restricted table gives spaCy's lookup lemmatizer's lemmas."""
     import spacy
@@ -248,6 +249,8 @@ def test_pipeline_fits_and_ranks_related_text():
     assert scores.argmax() in (0, 2)
 
 
+@pytest.mark.real_corpus
+@pytest.mark.slow
 def test_lemmas_equal_spacys_lookup_lemmatizer_on_the_real_corpus(real_csv):
     """The word-level caches of the fast path change no lemma, on every talk we have."""
     import pandas as pd

@@ -55,6 +55,7 @@ def test_pipeline_score_is_precision_at_5_of_held_out_queries(sample_corpus):
     assert set(by_scorer) == {"precision@5", "mrr", "ndcg@5"}
 
 
+@pytest.mark.slow
 def test_grid_search_cv_tunes_the_pipeline_with_its_default_score(sample_corpus):
     X, y = sample_corpus
     search = GridSearchCV(build_pipeline(), {"lemmas__title_weight": [1, 3]}, cv=query_folds(3)).fit(X, y)
@@ -64,6 +65,7 @@ def test_grid_search_cv_tunes_the_pipeline_with_its_default_score(sample_corpus)
     assert len(scores) == 3 and np.all((scores > 0) & (scores <= 1))
 
 
+@pytest.mark.slow
 def test_tune_ranks_a_small_grid(sample_talks):
     result = tune(sample_talks, grid={"lemmas__title_weight": [1, 3], "cosine__latent_components": [0, 20]},
                   n_splits=3, n_jobs=1)
@@ -98,6 +100,7 @@ def test_parse_grid():
         check_params({"tfidf__nope": [1]})
 
 
+@pytest.mark.slow
 def test_tune_command(sample_csv):
     result = run_cli("tune", sample_csv, "--param", "tfidf__min_df=1,2", "--folds", "3", "--n-jobs", "1", "--json")
     assert result.returncode == 0, result.stderr
