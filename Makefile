@@ -12,7 +12,7 @@ UPDATE_ARGS ?=
 BIND   ?= 127.0.0.1:5000
 export BIND MODELS_DIR PIDFILE
 
-.PHONY: install install-dev run reload train update rollback test test-fast data bench clean
+.PHONY: install install-dev run reload train update rollback test test-fast lint data bench clean
 
 # A stamp per requirements file: re-installs only when they change (or the C
 # ranking kernel's source does: the install compiles it).
@@ -61,8 +61,12 @@ reload:
 data: install
 	$(BIN)/python -m scraper.crawl $(CRAWL_OUTPUT) $(CRAWL_ARGS)
 
-## test: install what the tests need and run the whole suite (what CI runs: .ci/run)
-test: install-dev
+## lint: ruff on the whole checkout (rules in ruff.toml)
+lint: install-dev
+	$(BIN)/ruff check .
+
+## test: lint, then the whole suite (what CI runs: .ci/run)
+test: lint
 	$(BIN)/python -m pytest
 
 ## test-fast: the quick suite, under a minute: no slow, browser, gunicorn or notebook tests
