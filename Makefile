@@ -1,4 +1,7 @@
 # palestras: the project's verbs. `make run` and `make test` do all set-up.
+# `make` alone lists them (the `## verb: what it does` lines below).
+.DEFAULT_GOAL := help
+
 PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -12,7 +15,11 @@ UPDATE_ARGS ?=
 BIND   ?= 127.0.0.1:5000
 export BIND MODELS_DIR PIDFILE
 
-.PHONY: install install-dev run reload train update rollback test test-fast lint data bench clean
+.PHONY: help install install-dev run reload train update rollback test test-fast lint data bench clean
+
+## help: this list
+help:
+	@sed -n 's/^## //p' $(MAKEFILE_LIST)
 
 # A stamp per requirements file: re-installs only when they change (or the C
 # ranking kernel's source does: the install compiles it).
@@ -26,8 +33,10 @@ $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
+## install: the venv (.venv) with the service's requirements
 install: $(VENV)/.installed
 
+## install-dev: install, plus what the tests and the linter need (requirements-dev.txt)
 install-dev: $(VENV)/.installed-dev
 
 ## train: train DATA (default the sample corpus) into MODELS_DIR as a new version, made current
@@ -79,5 +88,6 @@ bench: install-dev
 	$(BIN)/python benchmarks/predict_bench.py
 	$(BIN)/python benchmarks/http_bench.py
 
+## clean: remove the venv and pytest's cache (the model store stays)
 clean:
 	rm -rf $(VENV) .pytest_cache
