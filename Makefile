@@ -2,8 +2,18 @@
 # `make` alone lists them (the `## verb: what it does` lines below).
 .DEFAULT_GOAL := help
 
-PYTHON ?= python3.11
-VENV   := .venv
+# The interpreter the venv is made from: PYTHON=... if given, else the first of
+# these that runs and is 3.11 or newer. Each is run, not just looked up: a pyenv
+# shim is on PATH even for a version pyenv doesn't have, and fails when run.
+PYTHON_CANDIDATES := python3.11 python3.12 python3.13 python3
+PYTHON_IS_OK      := -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1
+PYTHON ?= $(shell for candidate in $(PYTHON_CANDIDATES); do \
+                    "$$candidate" $(PYTHON_IS_OK) && { echo "$$candidate"; break; }; done)
+, := ,
+NEED_PYTHON = palestras needs Python 3.11 or newer with venv$(if $(PYTHON),$(,) and $(PYTHON) is not one): \
+              install python3.11 (Debian/Ubuntu: apt install python3 python3-venv python3-dev gcc) \
+              or run make PYTHON=/path/to/python3.x
+VENV   ?= .venv
 BIN    := $(VENV)/bin
 DATA   ?= data/sample/talks.csv
 # The model store: every trained version, one current (text_similarity_model/store.py).
@@ -21,10 +31,14 @@ export BIND MODELS_DIR PIDFILE
 help:
 	@sed -n 's/^## //p' $(MAKEFILE_LIST)
 
+# The venv, made once; PYTHON is only looked for (and checked) then.
+$(BIN)/python:
+	$(if $(and $(PYTHON),$(shell $(PYTHON) $(PYTHON_IS_OK) && echo ok)),,$(error $(NEED_PYTHON)))
+	$(PYTHON) -m venv $(VENV)
+
 # A stamp per requirements file: re-installs only when they change (or the C
 # ranking kernel's source does: the install compiles it).
-$(VENV)/.installed: requirements.txt setup.py text_similarity_model/_ranking.c
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+$(VENV)/.installed: requirements.txt setup.py text_similarity_model/_ranking.c | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt -e .
 	touch $@
@@ -33,7 +47,7 @@ $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
-## install: the venv (.venv) with the service's requirements
+## install: the venv (VENV, default .venv, from PYTHON) with the service's requirements
 install: $(VENV)/.installed
 
 ## install-dev: install, plus what the tests and the linter need (requirements-dev.txt)
@@ -88,6 +102,6 @@ bench: install-dev
 	$(BIN)/python benchmarks/predict_bench.py
 	$(BIN)/python benchmarks/http_bench.py
 
-## clean: remove the venv and pytest's cache (the model store stays)
+## clean: remove the venv (VENV) and pytest's cache (the model store stays)
 clean:
 	rm -rf $(VENV) .pytest_cache
