@@ -13,7 +13,12 @@ import time
 
 import pytest
 
-from tdc_site import FIXTURE_SITE, LOCAL_CRAWL_SETTINGS, REPO_ROOT, SiteServer
+from text_similarity_model.paths import REPO_ROOT
+
+from tests.support.tdc_site import FIXTURE_SITE, LOCAL_CRAWL_SETTINGS, SiteServer
+
+# Each test runs the crawl command in a subprocess.
+pytestmark = pytest.mark.slow
 
 PREVIOUS_CSV = "title,description,trilha,ano,cidade,trilha_url\nA,B,trilha-python,2017,saopaulo,http://x\n"
 

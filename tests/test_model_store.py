@@ -12,15 +12,18 @@ import subprocess
 import sys
 import time
 
-import pandas as pd
 import pytest
 import requests
 
-from servers import load, running_gunicorn
 from text_similarity_model import Model
 from text_similarity_model.errors import PalestrasError
 from text_similarity_model.promotion import Thresholds, update
 from text_similarity_model.store import ModelStore, StoreBusy
+
+from tests.support.servers import load, running_gunicorn
+
+# Most tests train several versions or run the CLI in a subprocess: 3-30 s each.
+pytestmark = pytest.mark.slow
 
 QUIET = dict(echo=lambda line: None)
 
@@ -185,6 +188,7 @@ def test_a_crash_while_switching_leaves_the_previous_version_current(store, samp
     assert not [path.name for path in store.folder.iterdir() if path.name.endswith(".tmp")]
 
 
+@pytest.mark.real_corpus
 def test_a_training_killed_midway_leaves_the_store_consistent(store, sample_csv, tmp_path, real_csv):
     update(sample_csv, store, version="v1", **QUIET)
     # The real corpus trains for a few seconds: long enough to be killed while writing.
@@ -232,6 +236,7 @@ def wait_for_version(server, name: str, timeout: float = 30) -> dict:
     return version
 
 
+@pytest.mark.gunicorn
 def test_the_service_follows_updates_and_rollbacks_under_load(store, sample_csv, tmp_path):
     update(sample_csv, store, version="v1", **QUIET)
     pidfile = tmp_path / "gunicorn.pid"
@@ -256,6 +261,7 @@ def test_the_service_follows_updates_and_rollbacks_under_load(store, sample_csv,
         assert result["versions"].get("v1", 0) > 0 and result["versions"].get("v2", 0) > 0, result
 
 
+@pytest.mark.gunicorn
 def test_a_refused_update_leaves_the_service_untouched(store, sample_csv, shrunk_csv, tmp_path):
     update(sample_csv, store, version="v1", **QUIET)
     with running_gunicorn(None, tmp_path, extra_env={"MODEL_PATH": "", "MODELS_DIR": str(store.folder)}) as server:

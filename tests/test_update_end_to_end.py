@@ -12,11 +12,17 @@ import os
 import shutil
 import subprocess
 
+import pytest
 import requests
 
-from servers import running_gunicorn
-from tdc_site import FIXTURE_SITE, LOCAL_CRAWL_SETTINGS, REPO_ROOT, SiteServer
+from text_similarity_model.paths import REPO_ROOT
 from text_similarity_model.store import ModelStore
+
+from tests.support.servers import running_gunicorn
+from tests.support.tdc_site import FIXTURE_SITE, LOCAL_CRAWL_SETTINGS, SiteServer
+
+# `make update` (a crawl and a training in subprocesses) twice, and a gunicorn that follows.
+pytestmark = [pytest.mark.gunicorn, pytest.mark.slow]
 
 
 def make_update(site_url, workdir):
