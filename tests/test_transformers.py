@@ -107,6 +107,7 @@ def saved_spacy_pipeline(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 def test_a_saved_spacy_pipeline_lemmatizes_trains_and_reloads(saved_spacy_pipeline, sample_talks, trained_model,
                                                                tmp_path):
     """``spacy_model`` naming a pipeline (here by its folder) lemmatizes with
