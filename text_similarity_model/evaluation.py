@@ -29,6 +29,7 @@ import pandas as pd
 
 from .data import clean_talks
 from .errors import DataError
+from .jsonable import jsonable
 from .metrics import RANKING_DEPTH, RankingMetrics
 from .pipeline import CONFIGURATIONS, build_pipeline
 
@@ -202,14 +203,10 @@ def report_json(evaluations: list[Evaluation]) -> dict:
         "configurations": [
             {
                 "name": evaluation.configuration,
-                "params": _json_safe(evaluation.params),
+                "params": jsonable(evaluation.params),
                 "overall": evaluation.overall(),
                 "tracks": evaluation.per_track().to_dict(orient="records"),
             }
             for evaluation in evaluations
         ],
     }
-
-
-def _json_safe(params: dict) -> dict:
-    return {name: list(value) if isinstance(value, tuple) else value for name, value in params.items()}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -19,6 +18,7 @@ from . import artifact
 from .caching import DropsCachesWhenPickled
 from .data import TALK_COLUMNS, CleaningReport, clean_talks
 from .errors import IncompatibleModelError, ModelFileError
+from .jsonable import jsonable
 from .pipeline import DEFAULT_PARAMS, build_pipeline, configuration_name
 
 #: Corpus columns predictions can be filtered by (``Model.facets()`` lists their values).
@@ -100,7 +100,7 @@ class Model(DropsCachesWhenPickled):
             "data_sha256": data_sha256,
             "dropped": {"empty": cleaning.n_empty, "duplicates": cleaning.n_duplicates},
             "configuration": configuration_name(self.pipeline_params),
-            "pipeline_params": _json_safe({**DEFAULT_PARAMS, **self.pipeline_params}),
+            "pipeline_params": jsonable({**DEFAULT_PARAMS, **self.pipeline_params}),
             "libraries": artifact.library_versions(),
         }
         return TrainingReport(cleaning, len(corpus), vocabulary_size, seconds)
@@ -310,10 +310,6 @@ def _check_n_results(n_results) -> int:
 def _plain(value):
     """NumPy scalars -> Python values, so answers are JSON-serialisable."""
     return value.item() if isinstance(value, np.generic) else value
-
-
-def _json_safe(params: dict) -> dict:
-    return json.loads(json.dumps(params, default=repr))
 
 
 __all__ = ["FILTER_COLUMNS", "Model", "TrainingReport", "TALK_COLUMNS"]

@@ -23,6 +23,7 @@ import pandas as pd
 from sklearn.model_selection import GridSearchCV, KFold, RandomizedSearchCV
 
 from .evaluation import LABEL, labelled_corpus
+from .jsonable import jsonable
 from .pipeline import build_pipeline
 
 #: What ``tune`` searches when no grid is given: every combination is a valid
@@ -121,7 +122,7 @@ class TuningResult:
             "configurations": [
                 {
                     "rank": int(row.rank),
-                    "params": {name: _json_value(value) for name, value in row.params.items()},
+                    "params": jsonable(row.params),
                     f"precision@{self.k}": row.precision,
                     f"precision@{self.k}_std": row.precision_std,
                     "mrr": row.mrr,
@@ -229,7 +230,3 @@ def _format_value(value) -> str:
     if isinstance(value, tuple):
         return "(" + ",".join(map(str, value)) + ")"
     return str(value)
-
-
-def _json_value(value):
-    return list(value) if isinstance(value, tuple) else value
