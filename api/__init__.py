@@ -3,9 +3,10 @@
 Configuration comes from the mapping passed in, then the environment:
 
 - ``MODELS_DIR``: the model store whose current version is served (default
-  ``models/``; ``text_similarity_model models list`` shows its versions)
+  :data:`text_similarity_model.paths.MODELS_DIR`, the checkout's ``models/``;
+  ``text_similarity_model models list`` shows its versions)
 - ``MODEL_PATH``: a model file to serve instead of the store's current version
-- ``DATABASE_URL``: the request log (default SQLite in ``instance/requests.db``;
+- ``DATABASE_URL``: the request log (default SQLite in the checkout's ``instance/requests.db``;
   ``postgresql://user@host/db`` for PostgreSQL)
 """
 
@@ -13,19 +14,20 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 from flask import Flask
+
+from text_similarity_model.paths import MODELS_DIR, REPO_ROOT
+from text_similarity_model.store import ModelStore
 
 from . import errors, page
 from .errors import JsonApi
 from .model_holder import ModelHolder
-from text_similarity_model.store import ModelStore
 from .request_log import RequestLog
 from .openapi import build_spec
 from .resources import Facets, Health, OpenApi, Predict, RelatedTalks, Stats, Talk, Version
 
-REPO = Path(__file__).resolve().parents[1]
+INSTANCE = REPO_ROOT / "instance"
 MAX_BODY_BYTES = 64 * 1024
 
 
@@ -41,11 +43,11 @@ class Services:
 def create_app(config: dict | None = None) -> Flask:
     """Build the app; load the model (raising a ``PalestrasError`` naming the
     file and the fix if it can't be loaded)."""
-    app = Flask(__name__, instance_path=str(REPO / "instance"))
+    app = Flask(__name__, instance_path=str(INSTANCE))
     app.config.update(
         MODEL_PATH=os.environ.get("MODEL_PATH") or None,
-        MODELS_DIR=os.environ.get("MODELS_DIR", str(REPO / "models")),
-        DATABASE_URL=os.environ.get("DATABASE_URL", f"sqlite:///{REPO / 'instance' / 'requests.db'}"),
+        MODELS_DIR=os.environ.get("MODELS_DIR", str(MODELS_DIR)),
+        DATABASE_URL=os.environ.get("DATABASE_URL", f"sqlite:///{INSTANCE / 'requests.db'}"),
         MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
         ERROR_404_HELP=False,
     )

@@ -26,7 +26,8 @@ import tempfile
 from collections import Counter, defaultdict
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from text_similarity_model.paths import REAL_CSV, REPO_ROOT
+
 # The local site (pages, server, crawl runner) is the tests' one.
 sys.path.insert(0, str(REPO_ROOT))
 
@@ -39,7 +40,6 @@ from tests.support.tdc_site import (  # noqa: E402
     write_pages,
 )
 
-DEFAULT_CORPUS = REPO_ROOT.parent / "shared" / "data" / "tdc_talks_2016_2018.csv"
 MIN_TRACK_PAGES = 400
 
 
@@ -96,7 +96,7 @@ def compare(crawled: Counter, expected: Counter) -> list[str]:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    parser.add_argument("--corpus", type=Path, default=REAL_CSV)
     parser.add_argument("--talks-per-page", type=int, default=6)
     parser.add_argument("--max-seconds", type=float, default=60.0)
     args = parser.parse_args(argv)

@@ -29,11 +29,11 @@ from pathlib import Path
 
 import requests
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from text_similarity_model.paths import REAL_CSV, REPO_ROOT
+
+sys.path.insert(0, str(REPO_ROOT))
 from tests.support.servers import launch_gunicorn  # noqa: E402
 
-DEFAULT_DATA = REPO.parent / "shared" / "data" / "tdc_talks_2016_2018.csv"
 QUERY = {
     "title": "Criando e fazendo deploy de uma API REST para modelos de aprendizagem de máquina",
     "description": "Nesta palestra vamos treinar um modelo usando o scikit-learn e usar o Flask para "
@@ -99,7 +99,7 @@ def cold_start(model: Path, workdir: Path) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("data", nargs="?", default=str(DEFAULT_DATA))
+    parser.add_argument("data", nargs="?", default=str(REAL_CSV))
     parser.add_argument("--seconds", type=int, default=10, help="length of each wrk run")
     parser.add_argument("--rounds", type=int, default=4, help="wrk runs per app, alternating floor and service")
     parser.add_argument("--connections", type=int, default=8)

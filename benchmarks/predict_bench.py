@@ -28,9 +28,8 @@ from original_design import OriginalModel  # noqa: E402
 
 from text_similarity_model import Model  # noqa: E402
 from text_similarity_model.data import clean_talks, read_talks_csv  # noqa: E402
+from text_similarity_model.paths import REAL_CSV  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = REPO.parent / "shared" / "data" / "tdc_talks_2016_2018.csv"
 BLOCK = 100
 
 
@@ -77,7 +76,7 @@ def measure(train, queries: list[dict], n_results: int) -> tuple[list[float], li
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("data", nargs="?", default=str(DEFAULT_DATA))
+    parser.add_argument("data", nargs="?", default=str(REAL_CSV))
     parser.add_argument("--queries", type=int, default=2000)
     parser.add_argument("--n-results", type=int, default=3)
     parser.add_argument("--held-out-year", type=int, default=2018,

@@ -26,8 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = REPO.parent / "shared" / "data" / "tdc_talks_2016_2018.csv"
+from text_similarity_model.paths import REAL_CSV
 
 SERVE_SCRIPT = r"""
 import json, resource, sys, time
@@ -103,7 +102,7 @@ def measure(size: int, source: Path, workdir: Path) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="10000,100000,1000000")
-    parser.add_argument("--data", default=str(DEFAULT_DATA))
+    parser.add_argument("--data", default=str(REAL_CSV))
     arguments = parser.parse_args()
     sizes = [int(size) for size in arguments.sizes.split(",")]
     if not Path("/usr/bin/time").exists():

@@ -25,11 +25,11 @@ from pathlib import Path
 import requests
 import sqlalchemy as sa
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from text_similarity_model.paths import REAL_CSV, REPO_ROOT
+
+sys.path.insert(0, str(REPO_ROOT))
 from tests.support.servers import launch_gunicorn  # noqa: E402
 
-DEFAULT_DATA = REPO.parent / "shared" / "data" / "tdc_talks_2016_2018.csv"
 WORDS = ("python dados api rest flask deploy kubernetes testes segurança nuvem java javascript "
          "agilidade arquitetura microsserviços machine learning modelo docker banco postgresql").split()
 
@@ -78,7 +78,7 @@ def worker_rss_kb(server) -> dict[int, int]:
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("data", nargs="?", default=str(DEFAULT_DATA))
+    parser.add_argument("data", nargs="?", default=str(REAL_CSV))
     parser.add_argument("--minutes", type=float, default=5.0)
     parser.add_argument("--clients", type=int, default=6)
     parser.add_argument("--warmup-seconds", type=float, default=20.0)

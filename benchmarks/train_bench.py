@@ -20,8 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = REPO.parent / "shared" / "data" / "tdc_talks_2016_2018.csv"
+from text_similarity_model.paths import REAL_CSV
+
 RUNS = 3
 
 LOAD_SCRIPT = """
@@ -38,7 +38,7 @@ print(json.dumps({"import": imported - started, "deserialize": loaded - imported
 
 
 def main() -> int:
-    data = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_DATA
+    data = Path(sys.argv[1]) if len(sys.argv) > 1 else REAL_CSV
     if not data.is_file():
         print(f"{data}: not found; pass a talks CSV", file=sys.stderr)
         return 2

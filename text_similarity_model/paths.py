@@ -11,6 +11,10 @@ from pathlib import Path
 #: The checkout's root: the folder holding ``setup.py``, ``models/``, ``data/``.
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
+#: The model store the service serves the current version of unless told
+#: otherwise (``MODELS_DIR``, ``MODEL_PATH``).
+MODELS_DIR = REPO_ROOT / "models"
+
 #: The bundled sample corpus, written for the project (``make run`` trains it).
 SAMPLE_CSV = REPO_ROOT / "data" / "sample" / "talks.csv"
 
