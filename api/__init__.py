@@ -56,7 +56,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.extensions["palestras"] = Services(
         model_holder=_model_holder(app.config),
         request_log=RequestLog(app.config["DATABASE_URL"]),
-        openapi=build_spec(),
+        openapi=build_spec(max_body_bytes=app.config["MAX_CONTENT_LENGTH"]),
     )
 
     api = JsonApi(app, catch_all_404s=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 import orjson
-from flask import jsonify, make_response, request
+from flask import current_app, jsonify, make_response, request
 from flask_restful import Api
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
 
@@ -43,8 +43,14 @@ def _message(error: HTTPException) -> str:
         allowed = ", ".join(sorted(set(error.valid_methods or []) - {"HEAD", "OPTIONS"}))
         return f"{request.method} is not allowed on {request.path}; use {allowed}"
     if isinstance(error, RequestEntityTooLarge):
-        return "request body over 64 KB; send a shorter title and description"
+        limit = kilobytes(current_app.config["MAX_CONTENT_LENGTH"])
+        return f"request body over {limit}; send a shorter title and description"
     return error.description or error.name
+
+
+def kilobytes(size: int) -> str:
+    """``65536`` -> ``"64 KB"``: the body limit as the messages and the OpenAPI document write it."""
+    return f"{size / 1024:g} KB"
 
 
 def output_json(data, code, headers=None):

@@ -13,7 +13,10 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from marshmallow import INCLUDE, fields
 from marshmallow import Schema as _Schema
 
-from .schemas import MAX_RESULTS, OneOrMany, PredictRequest, RelatedQuery, WholeNumber
+from text_similarity_model.model import FILTER_COLUMNS
+
+from .errors import kilobytes
+from .schemas import OneOrMany, PredictRequest, RelatedQuery, WholeNumber
 
 
 class Schema(_Schema):
@@ -95,12 +98,55 @@ def _whole_number(converter, field, ret: dict, **kwargs) -> dict:
         low, high = ret.pop("minimum", None), ret.pop("maximum", None)
         integer = {"type": "integer", **({"minimum": low} if low is not None else {}),
                    **({"maximum": high} if high is not None else {})}
-        if (low, high) == (1, MAX_RESULTS):
-            digits = {"type": "string", "pattern": "^0*([1-9]|[1-4][0-9]|50)$"}
-        else:
-            digits = {"type": "string", "pattern": "^[0-9]+$"}
+        digits = {"type": "string", "pattern": digits_pattern(low or 0, high)}
         return {"anyOf": [integer, digits]}
     return {}
+
+
+def digits_pattern(low: int, high: int | None) -> str:
+    """The regex of the digits (leading zeros allowed) of a whole number from
+    ``low`` to ``high`` (None: no upper bound), as a range's ``Range``
+    validator checks it: ``digits_pattern(1, 50)`` is
+    ``"^0*([1-9]|[1-4][0-9]|50)$"``."""
+    if high is None:
+        if low == 0:
+            return "^[0-9]+$"
+        width = len(str(low))  # every number with more digits than low is in range
+        alternatives = _between(low, 10**width - 1) + [f"[1-9][0-9]{{{width},}}"]
+    else:
+        alternatives = _between(low, high)
+    return f"^0*({'|'.join(alternatives)})$"
+
+
+def _between(low: int, high: int) -> list[str]:
+    """Alternatives matching the digits (no leading zeros) of each number from ``low`` to ``high``."""
+    alternatives = []
+    while low <= high:
+        width = len(str(low))
+        top = min(high, 10**width - 1)  # the last number of low's width
+        alternatives += _same_width(str(low), str(top))
+        low = top + 1
+    return alternatives
+
+
+def _same_width(low: str, high: str) -> list[str]:
+    """Alternatives matching every string of digits from ``low`` to ``high``, both of one width."""
+    if not low:
+        return [""]
+    if low[0] == high[0]:
+        return [low[0] + rest for rest in _same_width(low[1:], high[1:])]
+    width = len(low) - 1
+    first, last = int(low[0]), int(high[0])
+    head, tail = [], []
+    if low[1:] != "0" * width:  # low's first digit is followed by only some of the tails
+        head = [low[0] + rest for rest in _same_width(low[1:], "9" * width)]
+        first += 1
+    if high[1:] != "9" * width:
+        tail = [high[0] + rest for rest in _same_width("0" * width, high[1:])]
+        last -= 1
+    digits = str(first) if first == last else f"[{first}-{last}]"
+    middle = [digits + "[0-9]" * width] if first <= last else []
+    return head + middle + tail
 
 
 def _one_or_many(converter, field, ret: dict, **kwargs) -> dict:
@@ -116,7 +162,8 @@ def _response(description: str, schema: str = "Error") -> dict:
     return {"description": description, "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}}
 
 
-def build_spec() -> dict:
+def build_spec(max_body_bytes: int) -> dict:
+    """The document of the API whose bodies may have up to ``max_body_bytes``."""
     plugin = MarshmallowPlugin()
     spec = APISpec(
         title="palestras",
@@ -146,7 +193,7 @@ def build_spec() -> dict:
             "application/x-www-form-urlencoded": {"schema": body},
         }},
         "responses": {"200": _response("related talks, best first", "Predictions"), "400": bad_request,
-                      "413": _response("body over 64 KB"), "415": _response("body neither JSON nor a form")},
+                      "413": _response(f"body over {kilobytes(max_body_bytes)}"), "415": _response("body neither JSON nor a form")},
     }})
     index = {"name": "index", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0}}
     not_found = _response("no talk with that index")
@@ -156,14 +203,13 @@ def build_spec() -> dict:
     }})
     spec.path("/talks/{index}/related", operations={"get": {
         "summary": "The talks most related to a talk of the corpus, itself excluded",
-        "parameters": [index, {"name": "n_results", "in": "query", "required": False,
-                               "schema": _whole_number(None, RelatedQuery().fields["n_results"],
-                                                       {"minimum": 1, "maximum": MAX_RESULTS})}] + [
+        "parameters": [index, {"name": "n_results", "in": "query", "required": False, "schema": {
+            "anyOf": plugin.converter.field2property(RelatedQuery().fields["n_results"])["anyOf"]}}] + [
             # Repeated in the query string (ano=2017&ano=2018): the body's list form.
             {"name": name, "in": "query", "required": False, "style": "form", "explode": True,
              "description": request_schema["properties"][name]["description"],
              "schema": request_schema["properties"][name]["anyOf"][1]}
-            for name in ("ano", "cidade", "trilha")],
+            for name in FILTER_COLUMNS],
         "responses": {"200": _response("related talks, best first", "Predictions"), "400": bad_request,
                       "404": not_found},
     }})

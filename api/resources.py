@@ -112,7 +112,7 @@ class RelatedTalks(Resource):
 
 class Facets(Resource):
     def get(self):
-        """The values the filters (ano, cidade, trilha) can take: those of the model's corpus."""
+        """The values each filter (``FILTER_COLUMNS``) can take: those of the model's corpus."""
         return services().model_holder.model.facets()
 
 

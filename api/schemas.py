@@ -29,7 +29,7 @@ class WholeNumber(fields.Integer):
             if not self.DIGITS.fullmatch(value):
                 raise self.make_error("invalid")
             digits = value.lstrip("0") or "0"
-            # Anything this long is out of range anyway; spares int() 60 KB of digits.
+            # Anything this long is out of range anyway; spares int() a whole body of digits.
             return int(digits) if len(digits) <= 18 else 10**18
         if isinstance(value, float) and value.is_integer():
             return int(value)

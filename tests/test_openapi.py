@@ -8,7 +8,10 @@ from pathlib import Path
 from openapi_spec_validator import validate
 import pytest
 
+from api.openapi import Facets, digits_pattern
+from api.schemas import MAX_RESULTS, Filters
 from tests.support.servers import running_gunicorn
+from text_similarity_model.model import FILTER_COLUMNS
 
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 
@@ -22,6 +25,21 @@ def test_the_document_is_valid_openapi_3(client):
     assert {"/predict", "/talks/{index}", "/talks/{index}/related", "/version", "/health", "/stats"} <= set(document["paths"])
     assert set(document["paths"]["/predict"]["post"]["requestBody"]["content"]) == {
         "application/json", "application/x-www-form-urlencoded"}
+
+
+def test_digit_patterns_accept_exactly_the_numbers_in_range():
+    for low, high in [(1, MAX_RESULTS), (0, None), (7, None), (17, 1234)]:
+        pattern = re.compile(digits_pattern(low, high))
+        for number in range(3000):
+            in_range = low <= number and (high is None or number <= high)
+            assert bool(pattern.fullmatch(str(number))) == in_range, (pattern.pattern, number)
+            assert bool(pattern.fullmatch(f"00{number}")) == in_range, (pattern.pattern, number)
+
+
+def test_the_api_filters_by_exactly_the_model_s_filter_columns():
+    # Each filter's field is declared with its type: this holds the declarations to FILTER_COLUMNS.
+    assert set(Filters().fields) == set(FILTER_COLUMNS)
+    assert set(Facets().fields) == set(FILTER_COLUMNS)
 
 
 @pytest.mark.gunicorn
