@@ -10,32 +10,31 @@ from __future__ import annotations
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
-from marshmallow import INCLUDE, fields
-from marshmallow import Schema as _Schema
+from marshmallow import INCLUDE, Schema, fields
 
 from text_similarity_model.model import FILTER_COLUMNS
 
 from .errors import kilobytes
-from .schemas import OneOrMany, PredictRequest, RelatedQuery, WholeNumber
+from .schemas import OneOrMany, PredictRequestSchema, RelatedQuerySchema, WholeNumber
 
 
-class Schema(_Schema):
+class ResponseSchema(Schema):
     """Response schemas: answers may gain fields, clients ignore the ones they don't know."""
 
     class Meta:
         unknown = INCLUDE
 
 
-class Error(Schema):
+class ErrorSchema(ResponseSchema):
     message = fields.String(required=True, metadata={"description": "what went wrong and how to fix it"})
 
 
-class SharedTerm(Schema):
+class SharedTermSchema(ResponseSchema):
     term = fields.String(required=True)
     weight = fields.Float(required=True, metadata={"description": "the term's share of the score"})
 
 
-class Talk(Schema):
+class TalkSchema(ResponseSchema):
     title = fields.String(required=True)
     description = fields.String(required=True)
     trilha = fields.String(metadata={"description": "track slug, e.g. trilha-python"})
@@ -45,23 +44,23 @@ class Talk(Schema):
     index = fields.Integer(required=True, metadata={"description": "the talk's row in the model's corpus"})
 
 
-class Prediction(Talk):
+class PredictionSchema(TalkSchema):
     score = fields.Float(required=True, metadata={"description": "cosine similarity, in (0, 1]"})
-    terms = fields.List(fields.Nested(SharedTerm), metadata={"description": "terms shared with the query that weigh most"})
+    terms = fields.List(fields.Nested(SharedTermSchema), metadata={"description": "terms shared with the query that weigh most"})
 
 
-class Predictions(Schema):
-    predictions = fields.List(fields.Nested(Prediction), required=True)
+class PredictionsSchema(ResponseSchema):
+    predictions = fields.List(fields.Nested(PredictionSchema), required=True)
     version = fields.String(required=True, metadata={"description": "the model that answered"})
 
 
-class Facets(Schema):
+class FacetsSchema(ResponseSchema):
     ano = fields.List(fields.Integer(), required=True, metadata={"description": "years of the corpus' talks"})
     cidade = fields.List(fields.String(), required=True, metadata={"description": "city slugs, e.g. saopaulo"})
     trilha = fields.List(fields.String(), required=True, metadata={"description": "track slugs, e.g. trilha-python"})
 
 
-class Version(Schema):
+class VersionSchema(ResponseSchema):
     model_version = fields.String(required=True)
     trained_at = fields.String(required=True)
     n_documents = fields.Integer(required=True)
@@ -73,7 +72,7 @@ class Version(Schema):
     pipeline_params = fields.Dict(metadata={"description": "the pipeline's configuration"})
 
 
-class Health(Schema):
+class HealthSchema(ResponseSchema):
     status = fields.String(required=True)
     model_version = fields.String(required=True)
     request_log = fields.String(required=True)
@@ -81,7 +80,7 @@ class Health(Schema):
         "description": "compiled (the C kernel) or numpy (the kernel was not built: same answers, slower)"})
 
 
-class Stats(Schema):
+class StatsSchema(ResponseSchema):
     request_log = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
     database = fields.String(required=True)
     requests = fields.Dict(keys=fields.String(), values=fields.Integer())
@@ -174,10 +173,10 @@ def build_spec(max_body_bytes: int) -> dict:
     )
     plugin.converter.add_attribute_function(_whole_number)
     plugin.converter.add_attribute_function(_one_or_many)
-    for name, schema in (("Error", Error), ("SharedTerm", SharedTerm), ("Talk", Talk), ("Prediction", Prediction),
-                         ("Predictions", Predictions), ("Facets", Facets), ("Version", Version), ("Health", Health), ("Stats", Stats),
-                         ("PredictRequest", PredictRequest)):
-        spec.components.schema(name, schema=schema)
+    for schema in (ErrorSchema, SharedTermSchema, TalkSchema, PredictionSchema, PredictionsSchema, FacetsSchema,
+                   VersionSchema, HealthSchema, StatsSchema, PredictRequestSchema):
+        # The document's names are the classes' without "Schema" (as apispec names them by default).
+        spec.components.schema(schema.__name__.removesuffix("Schema"), schema=schema)
 
     request_schema = spec.to_dict()["components"]["schemas"]["PredictRequest"]
     # One of title/description may be empty, not both.
@@ -204,7 +203,7 @@ def build_spec(max_body_bytes: int) -> dict:
     spec.path("/talks/{index}/related", operations={"get": {
         "summary": "The talks most related to a talk of the corpus, itself excluded",
         "parameters": [index, {"name": "n_results", "in": "query", "required": False, "schema": {
-            "anyOf": plugin.converter.field2property(RelatedQuery().fields["n_results"])["anyOf"]}}] + [
+            "anyOf": plugin.converter.field2property(RelatedQuerySchema().fields["n_results"])["anyOf"]}}] + [
             # Repeated in the query string (ano=2017&ano=2018): the body's list form.
             {"name": name, "in": "query", "required": False, "style": "form", "explode": True,
              "description": request_schema["properties"][name]["description"],

@@ -13,10 +13,10 @@ from text_similarity_model.model import FILTER_COLUMNS
 from text_similarity_model.ranking import ranking_backend
 
 from .errors import ApiError
-from .schemas import PredictRequest, RelatedQuery, error_message
+from .schemas import PredictRequestSchema, RelatedQuerySchema, error_message
 
-_predict_request = PredictRequest()
-_related_query = RelatedQuery()
+_predict_request = PredictRequestSchema()
+_related_query = RelatedQuerySchema()
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 

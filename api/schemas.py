@@ -67,7 +67,7 @@ def filter_field(item: fields.Field, what: str, example: str) -> OneOrMany:
     )})
 
 
-class Filters(Schema):
+class FiltersSchema(Schema):
     """The filters of ``POST /predict`` and ``GET /talks/<index>/related``."""
 
     ano = filter_field(WholeNumber(validate=Range(min=0)), "years", "2018")
@@ -75,7 +75,7 @@ class Filters(Schema):
     trilha = filter_field(fields.String(), "tracks", '"trilha-python"')
 
 
-class PredictRequest(Filters):
+class PredictRequestSchema(FiltersSchema):
     """Body of ``POST /predict`` (JSON object or form fields)."""
 
     class Meta:
@@ -92,7 +92,7 @@ class PredictRequest(Filters):
             raise ValidationError("is empty and so is description; give at least one of them", "title")
 
 
-class RelatedQuery(Filters):
+class RelatedQuerySchema(FiltersSchema):
     """Query string of ``GET /talks/<index>/related``."""
 
     class Meta:

@@ -10,9 +10,9 @@ from flask_restful import Api, Resource
 
 from api.errors import output_json
 from api.resources import request_fields, validated
-from api.schemas import PredictRequest
+from api.schemas import PredictRequestSchema
 
-_schema = PredictRequest()
+_schema = PredictRequestSchema()
 _talk = {
     "title": "Criando API REST com python flask e mongodb",
     "description": "Uma introdução a api rest, utilizando a linguagem python com framework flask e banco "

@@ -8,8 +8,8 @@ from pathlib import Path
 from openapi_spec_validator import validate
 import pytest
 
-from api.openapi import Facets, digits_pattern
-from api.schemas import MAX_RESULTS, Filters
+from api.openapi import FacetsSchema, digits_pattern
+from api.schemas import MAX_RESULTS, FiltersSchema
 from tests.support.servers import running_gunicorn
 from text_similarity_model.model import FILTER_COLUMNS
 
@@ -38,8 +38,8 @@ def test_digit_patterns_accept_exactly_the_numbers_in_range():
 
 def test_the_api_filters_by_exactly_the_model_s_filter_columns():
     # Each filter's field is declared with its type: this holds the declarations to FILTER_COLUMNS.
-    assert set(Filters().fields) == set(FILTER_COLUMNS)
-    assert set(Facets().fields) == set(FILTER_COLUMNS)
+    assert set(FiltersSchema().fields) == set(FILTER_COLUMNS)
+    assert set(FacetsSchema().fields) == set(FILTER_COLUMNS)
 
 
 @pytest.mark.gunicorn
