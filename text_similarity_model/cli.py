@@ -225,13 +225,16 @@ def _tune(arguments) -> int:
             check_params(grid)
     except ValueError as error:
         raise PalestrasError(str(error)) from error
-    from sklearn.utils._param_validation import InvalidParameterError
 
     talks, _ = read_talks_csv(arguments.data)
     try:
         result = tune(talks, grid=grid, n_iter=arguments.n_iter, n_splits=arguments.folds, k=arguments.k,
                       n_jobs=arguments.n_jobs, random_state=arguments.seed)
-    except InvalidParameterError as error:  # e.g. tfidf__min_df=-1: scikit-learn names the allowed values
+    except ValueError as error:
+        if grid is None:  # the built-in search space failing is a bug: keep the traceback
+            raise
+        # scikit-learn checks parameters when fitting and raises a ValueError naming the
+        # allowed values (tfidf__min_df=-1); other values fail there too (max_df below min_df).
         raise PalestrasError(f"--param: {error}") from error
     if arguments.json:
         json.dump(result.to_json(arguments.top), sys.stdout, ensure_ascii=False, indent=2)
