@@ -1,10 +1,33 @@
 """palestras' related-talks model: lemmas -> TF-IDF -> cosine similarities."""
 
+from importlib import import_module
+from typing import TYPE_CHECKING
+
 from .errors import DataError, IncompatibleModelError, ModelFileError, PalestrasError, TamperedModelError
-from .lemmatizer import LemmatizationTransformer
-from .model import Model, TrainingReport
-from .pipeline import build_pipeline
-from .similarity import CosineSimilaritiesEstimator
+
+if TYPE_CHECKING:
+    from .lemmatizer import LemmatizationTransformer
+    from .model import Model, TrainingReport
+    from .pipeline import build_pipeline
+    from .similarity import CosineSimilaritiesEstimator
+
+# Imported on first use: the scraper imports this package for its light
+# modules (contract, paths) and must not wait seconds for spaCy,
+# scikit-learn and pandas on every crawl.
+_LAZY = {
+    "CosineSimilaritiesEstimator": ".similarity",
+    "LemmatizationTransformer": ".lemmatizer",
+    "Model": ".model",
+    "TrainingReport": ".model",
+    "build_pipeline": ".pipeline",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "CosineSimilaritiesEstimator",
