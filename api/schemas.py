@@ -7,8 +7,9 @@ import re
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validates_schema
 from marshmallow.validate import Range
 
+from text_similarity_model.contract import N_RESULTS
+
 MAX_RESULTS = 50
-DEFAULT_RESULTS = 3
 
 
 class WholeNumber(fields.Integer):
@@ -40,9 +41,9 @@ class WholeNumber(fields.Integer):
 
 def n_results_field() -> WholeNumber:
     return WholeNumber(
-        load_default=DEFAULT_RESULTS,
+        load_default=N_RESULTS,
         validate=Range(min=1, max=MAX_RESULTS, error=f"Must be between 1 and {MAX_RESULTS}."),
-        metadata={"description": f"how many talks to return (1-{MAX_RESULTS}, default {DEFAULT_RESULTS})"},
+        metadata={"description": f"how many talks to return (1-{MAX_RESULTS}, default {N_RESULTS})"},
     )
 
 

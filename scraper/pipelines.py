@@ -15,7 +15,7 @@ import lxml.html
 from itemadapter import ItemAdapter
 from scrapy.exceptions import DropItem
 
-from scraper.items import TALK_COLUMNS
+from text_similarity_model.contract import TALK_COLUMNS
 
 #: Elements that separate words: their content is set apart by a space,
 #: "paragraphs and <br> separated by a space". Everything else (strong, em,

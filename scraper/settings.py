@@ -9,7 +9,7 @@ with ``-s NAME=VALUE``. Local crawls of a test site turn the delays off::
 See https://docs.scrapy.org/en/latest/topics/settings.html
 """
 
-from scraper.items import TALK_COLUMNS
+from text_similarity_model.contract import TALK_COLUMNS
 
 BOT_NAME = "scraper"
 

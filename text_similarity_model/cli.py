@@ -20,6 +20,7 @@ import sys
 import time
 from pathlib import Path
 
+from .contract import N_RESULTS
 from .errors import PalestrasError
 from .promotion import Thresholds
 from .store import DEFAULT_KEEP
@@ -57,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("model", metavar="MODEL.pkl")
     predict.add_argument("--title", default="", help="the query talk's title")
     predict.add_argument("--description", default="", help="the query talk's description")
-    predict.add_argument("-n", "--n-results", type=int, default=3, help="how many talks (default 3)")
+    predict.add_argument("-n", "--n-results", type=int, default=N_RESULTS, help=f"how many talks (default {N_RESULTS})")
     predict.set_defaults(command=_predict)
 
     evaluate = commands.add_parser(

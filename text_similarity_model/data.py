@@ -9,11 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from .contract import TALK_COLUMNS, TEXT_COLUMNS
 from .errors import DataError
-
-#: Columns of the corpus, in the scraper's order; only the first two are required.
-TALK_COLUMNS = ("title", "description", "trilha", "ano", "cidade", "trilha_url")
-TEXT_COLUMNS = ("title", "description")
 
 
 @dataclass

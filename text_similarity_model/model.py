@@ -16,13 +16,12 @@ import pandas as pd
 
 from . import artifact
 from .caching import DropsCachesWhenPickled
-from .data import TALK_COLUMNS, CleaningReport, clean_talks
+from .contract import FILTER_COLUMNS, N_RESULTS, TALK_COLUMNS
+from .data import CleaningReport, clean_talks
 from .errors import IncompatibleModelError, ModelFileError
 from .jsonable import jsonable
 from .pipeline import DEFAULT_PARAMS, build_pipeline, configuration_name
 
-#: Corpus columns predictions can be filtered by (``Model.facets()`` lists their values).
-FILTER_COLUMNS = ("ano", "cidade", "trilha")
 #: ``{"ano": [2018], "cidade": ["saopaulo"]}``: per column, the values to keep.
 Filters = Mapping[str, Iterable]
 #: How many shared terms explain each prediction's score.
@@ -114,7 +113,7 @@ class Model(DropsCachesWhenPickled):
     def columns(self) -> list[str]:
         return list(self._columns)
 
-    def predict(self, query: Mapping[str, str], n_results: int = 3, filters: Filters | None = None) -> dict:
+    def predict(self, query: Mapping[str, str], n_results: int = N_RESULTS, filters: Filters | None = None) -> dict:
         """The talks most related to ``query`` (``{"title": ..., "description": ...}``).
 
         Returns ``{"predictions": [...], "version": ...}``: at most
@@ -139,7 +138,7 @@ class Model(DropsCachesWhenPickled):
         indices, scores = cosine.transform_one(terms, weights, n_results, mask)
         return self._answer(indices, scores, terms, weights)
 
-    def related(self, index: int, n_results: int = 3, filters: Filters | None = None) -> dict:
+    def related(self, index: int, n_results: int = N_RESULTS, filters: Filters | None = None) -> dict:
         """The talks most related to corpus talk ``index``, itself excluded;
         ``filters`` as for :meth:`predict`."""
         talk_vector, (indices, scores) = self._related_ranking(index, n_results, filters)
