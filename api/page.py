@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, render_template
 
+from .schemas import MAX_RESULTS
+
 blueprint = Blueprint("page", __name__)
 
 # The corpus keeps the TDC site's slugs; people read the names.
@@ -54,6 +56,7 @@ def index():
     return render_template(
         "index.html",
         n_talks=f"{len(model):,}".replace(",", "."),  # 2.501, as written in Portuguese
+        max_results=MAX_RESULTS,
         years=facets["ano"],
         cities=cities,
         tracks=tracks,

@@ -3,12 +3,14 @@ in the model, over the API, and as the page's filter choices."""
 
 import json
 import pickle
+import re
 
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.preprocessing import normalize
 
+from api.schemas import MAX_RESULTS
 from text_similarity_model import Model
 from text_similarity_model.model import N_TERMS
 
@@ -265,3 +267,9 @@ def test_the_page_offers_the_corpus_values_as_filters(client, trained_model):
         served = client.get(asset)
         assert served.status_code == 200 and served.mimetype == mimetype
         served.close()
+
+
+def test_the_page_asks_for_as_many_results_as_the_api_allows(client):
+    html = client.get("/").get_data(as_text=True)
+    field = re.search(r'<input id="n_results"[^>]*>', html).group(0)
+    assert 'min="1"' in field and f'max="{MAX_RESULTS}"' in field

@@ -116,7 +116,7 @@
 
   function relatedCount() {
     const field = form.elements.n_results;
-    return field.checkValidity() ? field.value : "5";
+    return field.checkValidity() ? field.value : field.defaultValue;
   }
 
   function openRelated(talk) {
