@@ -55,8 +55,8 @@ def kilobytes(size: int) -> str:
 
 def output_json(data, code, headers=None):
     """flask_restful's JSON representation, encoded by orjson: UTF-8 text as
-    is (no \\u escapes), several times faster than the standard library on
-    an answer's floats and strings."""
+    is (no \\u escapes), faster than the standard library on an answer's
+    floats and strings (benchmarks/README.md, "HTTP")."""
     response = make_response(orjson.dumps(data, option=orjson.OPT_APPEND_NEWLINE), code)
     response.headers.extend(headers or {})
     return response

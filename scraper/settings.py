@@ -31,9 +31,9 @@ AUTOTHROTTLE_MAX_DELAY = 30.0
 AUTOTHROTTLE_TARGET_CONCURRENCY = 1.0
 DOWNLOAD_DELAY = 1.0
 # One site, so the global limit is the per-site one. (With Scrapy's default
-# global limit of 16 above a per-site limit of 2, the crawl idled about a
-# second between bursts of requests: 35 s instead of 5 s for the benchmark's
-# 581 local pages.) Raise both together, e.g. `-s CONCURRENT_REQUESTS=8
+# global limit of 16 above a per-site limit of 2, the crawl idled between
+# bursts of requests, several times slower: benchmarks/README.md, "Crawl".)
+# Raise both together, e.g. `-s CONCURRENT_REQUESTS=8
 # -s CONCURRENT_REQUESTS_PER_DOMAIN=8`.
 CONCURRENT_REQUESTS = 2
 CONCURRENT_REQUESTS_PER_DOMAIN = 2
