@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from .contract import N_RESULTS
+from .contract import N_RESULTS, TEXT_COLUMNS
 from .errors import PalestrasError
 from .promotion import Thresholds
 from .store import DEFAULT_KEEP
@@ -49,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     train = commands.add_parser("train", help="train a model on a talks CSV and write it atomically")
-    train.add_argument("data", metavar="DATA.csv", help="talks CSV with at least title,description columns")
+    train.add_argument("data", metavar="DATA.csv", help=f"talks CSV with at least {','.join(TEXT_COLUMNS)} columns")
     train.add_argument("model", metavar="MODEL.pkl", help="where to write the model (and MODEL.pkl.json)")
     train.add_argument("--version", help="model version reported by the API (default: time and data hash)")
     train.set_defaults(command=_train)

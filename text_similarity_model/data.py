@@ -11,6 +11,7 @@ import pandas as pd
 
 from .contract import TALK_COLUMNS, TEXT_COLUMNS
 from .errors import DataError
+from .paths import REPO_ROOT, SAMPLE_CSV
 
 
 @dataclass
@@ -49,7 +50,7 @@ def read_talks_csv(path: str | Path) -> tuple[pd.DataFrame, str]:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise DataError(f"{path}: no such file; pass the talks CSV (e.g. data/sample/talks.csv)")
+        raise DataError(f"{path}: no such file; pass the talks CSV (e.g. {SAMPLE_CSV.relative_to(REPO_ROOT)})")
     except IsADirectoryError:
         raise DataError(f"{path}: is a folder; pass the talks CSV file inside it")
     except PermissionError:
@@ -72,7 +73,7 @@ def read_talks_csv(path: str | Path) -> tuple[pd.DataFrame, str]:
     if missing:
         raise DataError(
             f"{path}: no {' and no '.join(repr(c) for c in missing)} column; "
-            f"the header must name at least title,description (found: {','.join(map(str, frame.columns))})"
+            f"the header must name at least {','.join(TEXT_COLUMNS)} (found: {','.join(map(str, frame.columns))})"
         )
     if frame.empty:
         raise DataError(f"{path}: has a header but no talks")
