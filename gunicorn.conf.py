@@ -1,12 +1,16 @@
 """gunicorn settings for the palestras API (``gunicorn -c gunicorn.conf.py``).
 
 Environment: ``BIND`` (default 127.0.0.1:5000), ``WORKERS`` (default one per
-core), ``PIDFILE`` (default instance/gunicorn.pid, used by ``make reload``).
+core), ``PIDFILE`` (default ``paths.PIDFILE``, the checkout's
+instance/gunicorn.pid, where ``make reload`` and the commands that swap the
+served model find the service).
 """
 
 import gc
 import logging
 import os
+
+from text_similarity_model.paths import PIDFILE
 
 wsgi_app = "wsgi:app"
 bind = os.environ.get("BIND", "127.0.0.1:5000")
@@ -14,7 +18,7 @@ workers = int(os.environ.get("WORKERS", os.cpu_count() or 1))
 worker_class = "sync"
 timeout = 30
 graceful_timeout = 30
-pidfile = os.environ.get("PIDFILE", "instance/gunicorn.pid")
+pidfile = os.environ.get("PIDFILE", str(PIDFILE))
 accesslog = "-"
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from flask import Flask
 
-from text_similarity_model.paths import MODELS_DIR, REPO_ROOT
+from text_similarity_model.paths import INSTANCE_DIR, MODELS_DIR
 from text_similarity_model.store import ModelStore
 
 from . import errors, page
@@ -27,7 +27,6 @@ from .request_log import RequestLog
 from .openapi import build_spec
 from .resources import Facets, Health, OpenApi, Predict, RelatedTalks, Stats, Talk, Version
 
-INSTANCE = REPO_ROOT / "instance"
 MAX_BODY_BYTES = 64 * 1024
 
 
@@ -43,11 +42,11 @@ class Services:
 def create_app(config: dict | None = None) -> Flask:
     """Build the app; load the model (raising a ``PalestrasError`` naming the
     file and the fix if it can't be loaded)."""
-    app = Flask(__name__, instance_path=str(INSTANCE))
+    app = Flask(__name__, instance_path=str(INSTANCE_DIR))
     app.config.update(
         MODEL_PATH=os.environ.get("MODEL_PATH") or None,
         MODELS_DIR=os.environ.get("MODELS_DIR", str(MODELS_DIR)),
-        DATABASE_URL=os.environ.get("DATABASE_URL", f"sqlite:///{INSTANCE / 'requests.db'}"),
+        DATABASE_URL=os.environ.get("DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'requests.db'}"),
         MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
         ERROR_404_HELP=False,
     )

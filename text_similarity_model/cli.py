@@ -22,6 +22,7 @@ from pathlib import Path
 
 from .contract import N_RESULTS, TEXT_COLUMNS
 from .errors import PalestrasError
+from .paths import MODELS_DIR, PIDFILE
 from .promotion import Thresholds
 from .store import DEFAULT_KEEP
 
@@ -148,14 +149,16 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _store_arguments(parser, pidfile: bool = True) -> None:
-    parser.add_argument("--models-dir", default=os.environ.get("MODELS_DIR", "models"),
-                        help="the model store's folder (default $MODELS_DIR or models)")
+    parser.add_argument("--models-dir", default=os.environ.get("MODELS_DIR", str(MODELS_DIR)),
+                        help="the model store's folder, the one the service serves "
+                             "(default $MODELS_DIR, else the checkout's models/)")
     parser.add_argument("--keep", type=int, default=DEFAULT_KEEP,
                         help=f"versions kept when pruning, never the current or previous (default {DEFAULT_KEEP})")
     if pidfile:
-        parser.add_argument("--pidfile", default=os.environ.get("PIDFILE", "instance/gunicorn.pid"),
-                            help="the running service's pid file, signalled to reload (default $PIDFILE or "
-                                 "instance/gunicorn.pid); nothing is signalled when no service runs")
+        parser.add_argument("--pidfile", default=os.environ.get("PIDFILE", str(PIDFILE)),
+                            help="the running service's pid file, signalled to reload (default $PIDFILE, else "
+                                 "gunicorn's default, the checkout's instance/gunicorn.pid); nothing is "
+                                 "signalled when no service runs")
 
 
 def _train(arguments) -> int:

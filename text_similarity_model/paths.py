@@ -15,6 +15,13 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 #: otherwise (``MODELS_DIR``, ``MODEL_PATH``).
 MODELS_DIR = REPO_ROOT / "models"
 
+#: The service's own files: the request log's SQLite database, gunicorn's pid file.
+INSTANCE_DIR = REPO_ROOT / "instance"
+
+#: Where gunicorn writes its pid, and where the commands that swap the served
+#: model find the service to signal (``PIDFILE`` overrides both).
+PIDFILE = INSTANCE_DIR / "gunicorn.pid"
+
 #: The bundled sample corpus, written for the project (``make run`` trains it).
 SAMPLE_CSV = REPO_ROOT / "data" / "sample" / "talks.csv"
 
