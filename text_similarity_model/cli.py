@@ -22,6 +22,7 @@ from pathlib import Path
 
 from .contract import N_RESULTS, TEXT_COLUMNS
 from .errors import PalestrasError
+from .metrics import DEFAULT_K
 from .paths import MODELS_DIR, PIDFILE
 from .promotion import Thresholds
 from .store import DEFAULT_KEEP
@@ -69,7 +70,8 @@ def _parser() -> argparse.ArgumentParser:
         "the query's trilha. Leave-one-out by default: every talk against all the others.",
     )
     evaluate.add_argument("data", metavar="DATA.csv", help="talks CSV with title, description and trilha columns")
-    evaluate.add_argument("--k", type=int, default=5, help="cut-off of precision@k and nDCG@k (default 5)")
+    evaluate.add_argument("--k", type=int, default=DEFAULT_K,
+                          help=f"cut-off of precision@k and nDCG@k (default {DEFAULT_K})")
     evaluate.add_argument("--split-year", type=int, metavar="Y",
                           help="queries: the talks of year Y; corpus: the talks before Y")
     evaluate.add_argument("--tracks", type=int, metavar="N", help="show only the N worst tracks (default all)")
@@ -88,7 +90,7 @@ def _parser() -> argparse.ArgumentParser:
                       help="a grid parameter and its values, e.g. tfidf__min_df=1,2 (repeatable)")
     tune.add_argument("--n-iter", type=int, default=60, help="configurations drawn without --param (default 60)")
     tune.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
-    tune.add_argument("--k", type=int, default=5, help="cut-off of precision@k and nDCG@k (default 5)")
+    tune.add_argument("--k", type=int, default=DEFAULT_K, help=f"cut-off of precision@k and nDCG@k (default {DEFAULT_K})")
     tune.add_argument("--n-jobs", type=int, default=2, help="parallel fits (default 2)")
     tune.add_argument("--seed", type=int, default=0, help="seed of the folds and of the draws (default 0)")
     tune.add_argument("--top", type=int, metavar="N", help="show only the N best configurations (default all)")

@@ -29,7 +29,7 @@ import pandas as pd
 from .data import clean_talks
 from .errors import DataError
 from .jsonable import jsonable
-from .metrics import RANKING_DEPTH, RankingMetrics
+from .metrics import DEFAULT_K, RANKING_DEPTH, RankingMetrics
 from .pipeline import CONFIGURATIONS, build_pipeline
 
 LABEL = "trilha"
@@ -81,7 +81,7 @@ def labelled_corpus(talks: pd.DataFrame) -> pd.DataFrame:
     return corpus
 
 
-def leave_one_out(talks: pd.DataFrame, params: dict, k: int = 5, configuration: str = "custom") -> Evaluation:
+def leave_one_out(talks: pd.DataFrame, params: dict, k: int = DEFAULT_K, configuration: str = "custom") -> Evaluation:
     """Each talk against all the others (see the module's docstring).
 
     ``params`` go to :func:`build_pipeline` (merged over its defaults).
@@ -115,7 +115,7 @@ def _leave_one_out_metrics(corpus: pd.DataFrame, cosine, k: int) -> RankingMetri
     return cosine.ranking_metrics(cosine.corpus_, corpus[LABEL].to_numpy(), k=k, exclude=np.arange(len(corpus)))
 
 
-def split_year(talks: pd.DataFrame, params: dict, year: int, k: int = 5, configuration: str = "custom") -> Evaluation:
+def split_year(talks: pd.DataFrame, params: dict, year: int, k: int = DEFAULT_K, configuration: str = "custom") -> Evaluation:
     """The talks of ``year`` against the corpus of the talks before it."""
     corpus = labelled_corpus(talks)
     if "ano" not in corpus.columns:
@@ -134,7 +134,7 @@ def split_year(talks: pd.DataFrame, params: dict, year: int, k: int = 5, configu
 
 
 def evaluate_configurations(
-    talks: pd.DataFrame, k: int = 5, split_year_at: int | None = None, configurations: dict | None = None
+    talks: pd.DataFrame, k: int = DEFAULT_K, split_year_at: int | None = None, configurations: dict | None = None
 ) -> list[Evaluation]:
     """Evaluate each named configuration (default: baseline and default) under one protocol."""
     evaluations = []

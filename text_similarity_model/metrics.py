@@ -26,6 +26,10 @@ import numpy as np
 #: How deep the reciprocal rank looks for the first relevant talk.
 RANKING_DEPTH = 50
 
+#: The cut-off of precision@k and nDCG@k unless told otherwise: the README's
+#: quality figures, what the tuning ranks by and the check before a promotion.
+DEFAULT_K = 5
+
 
 def precision_at_k(hits: np.ndarray, k: int) -> float:
     """``hits``: booleans for the ranked answer, best first."""
@@ -89,7 +93,7 @@ def ranking_metrics(
     query_labels: Sequence,
     corpus_labels: Sequence,
     n_relevant: Sequence[int],
-    k: int = 5,
+    k: int = DEFAULT_K,
     depth: int = RANKING_DEPTH,
 ) -> RankingMetrics:
     """Metrics of each query's ranking.

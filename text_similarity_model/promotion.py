@@ -28,13 +28,10 @@ from typing import Callable
 import numpy as np
 
 from .data import TEXT_COLUMNS, read_talks_csv
-from .metrics import RANKING_DEPTH, ranking_metrics
+from .evaluation import LABEL
+from .metrics import DEFAULT_K, RANKING_DEPTH, ranking_metrics
 from .model import Model
 from .store import ModelStore, Version
-
-#: The label of the quality figures: a related talk is relevant when it has the query's track.
-LABEL = "trilha"
-K = 5
 
 
 @dataclass(frozen=True)
@@ -81,7 +78,7 @@ class UpdateResult:
         return f"promoted {name}{forced} (P@5 {before} → {after}), replacing {self.replaced.name}"
 
 
-def evaluate_model(model: Model, k: int = K, max_queries: int = 2000, seed: int = 0) -> dict | None:
+def evaluate_model(model: Model, k: int = DEFAULT_K, max_queries: int = 2000, seed: int = 0) -> dict | None:
     """Leave-one-out precision@k and MRR of ``model`` on a fixed-seed sample of
     its own talks (each against all the others; relevant: same track), or None
     when the corpus has no track to measure against."""
@@ -146,7 +143,7 @@ def quality_checks(report: dict, current: Version | None, thresholds: Thresholds
     if not ours or not theirs:
         return []  # nothing to compare: no track column, or a version from before reports
     checks = []
-    for name, label in ((f"precision@{K}", f"P@{K}"), ("mrr", "MRR")):
+    for name, label in ((f"precision@{DEFAULT_K}", f"P@{DEFAULT_K}"), ("mrr", "MRR")):
         floor = theirs[name] - thresholds.quality_tolerance
         passed = ours[name] >= floor
         sign = "≥" if passed else "<"
@@ -233,9 +230,9 @@ def adopt(model_path: str | Path, store: ModelStore, thresholds: Thresholds = Th
 
 
 def _evaluated(model: Model, thresholds: Thresholds, echo) -> dict | None:
-    evaluation = evaluate_model(model, K, thresholds.max_queries, thresholds.seed)
+    evaluation = evaluate_model(model, DEFAULT_K, thresholds.max_queries, thresholds.seed)
     if evaluation:
-        echo(f"evaluated: P@{K} {evaluation[f'precision@{K}']:.3f}, MRR {evaluation['mrr']:.3f} "
+        echo(f"evaluated: P@{DEFAULT_K} {evaluation[f'precision@{DEFAULT_K}']:.3f}, MRR {evaluation['mrr']:.3f} "
              f"({evaluation['protocol']})")
     return evaluation
 

@@ -24,6 +24,7 @@ from sklearn.model_selection import GridSearchCV, KFold, RandomizedSearchCV
 
 from .evaluation import LABEL, labelled_corpus
 from .jsonable import jsonable
+from .metrics import DEFAULT_K
 from .pipeline import build_pipeline
 
 #: What ``tune`` searches when no grid is given: every combination is a valid
@@ -62,7 +63,7 @@ class RankingScorer:
     ``{"precision@k", "mrr", "ndcg@k"}``. (A class, not a closure, so the
     search's worker processes can unpickle it.)"""
 
-    k: int = 5
+    k: int = DEFAULT_K
 
     def __call__(self, pipeline, X, y) -> dict[str, float]:
         queries = pipeline[:-1].transform(X)
@@ -139,7 +140,7 @@ def tune(
     grid: dict[str, list] | None = None,
     n_iter: int = 60,
     n_splits: int = 5,
-    k: int = 5,
+    k: int = DEFAULT_K,
     n_jobs: int = 2,
     random_state: int = 0,
 ) -> TuningResult:
