@@ -70,6 +70,13 @@ class VersionSchema(ResponseSchema):
     vocabulary_size = fields.Integer()
     dropped = fields.Dict(keys=fields.String(), values=fields.Integer())
     pipeline_params = fields.Dict(metadata={"description": "the pipeline's configuration"})
+    configuration = fields.String(metadata={"description": "the named configuration of those parameters"})
+    evaluation = fields.Dict(allow_none=True, metadata={
+        "description": "from the model store: the version's leave-one-out precision@5 and MRR, measured at "
+                       "its training (absent for a model file served on its own)"})
+    replaces = fields.String(allow_none=True, metadata={"description": "the version this one replaced as current"})
+    forced = fields.Dict(allow_none=True, metadata={
+        "description": "who promoted it despite failed checks, and which (null when no check was overridden)"})
 
 
 class HealthSchema(ResponseSchema):

@@ -19,3 +19,8 @@ FILTER_COLUMNS = ("ano", "cidade", "trilha")
 #: How many talks ``Model.predict``/``related``, the API and the command line
 #: answer with unless asked for another number.
 N_RESULTS = 3
+
+#: The column the quality figures take as relevance: a related talk is
+#: relevant to its query when it has the query's track (``evaluate``, the
+#: check before promotion).
+LABEL = "trilha"

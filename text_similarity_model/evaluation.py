@@ -26,13 +26,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from .contract import LABEL
 from .data import clean_talks
 from .errors import DataError
 from .jsonable import jsonable
 from .metrics import DEFAULT_K, RANKING_DEPTH, RankingMetrics
 from .pipeline import CONFIGURATIONS, build_pipeline
 
-LABEL = "trilha"
 
 
 @dataclass

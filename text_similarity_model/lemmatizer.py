@@ -271,7 +271,7 @@ class LookupLemmatizer:
     the word). A query then costs a dict look-up per word. A new chunk of
     letters only that is none of the tokenizer's special cases is one token,
     itself (no prefix, suffix or infix rule applies to letters): it skips the
-    tokenizer too. ``tests/test_transformers.py`` checks the lemmas equal
+    tokenizer too. ``tests/test_pipeline_steps.py`` checks the lemmas equal
     spaCy's on the whole real corpus.
     """
 

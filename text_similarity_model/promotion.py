@@ -23,15 +23,16 @@ import getpass
 import socket
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from .data import TEXT_COLUMNS, read_talks_csv
-from .evaluation import LABEL
+from .contract import LABEL, TEXT_COLUMNS
 from .metrics import DEFAULT_K, RANKING_DEPTH, ranking_metrics
-from .model import Model
 from .store import ModelStore, Version
+
+if TYPE_CHECKING:  # the model (spaCy, scikit-learn, pandas) loads only when a command trains or reads one
+    from .model import Model
 
 
 @dataclass(frozen=True)
@@ -185,6 +186,9 @@ def update(data_path: str | Path, store: ModelStore, thresholds: Thresholds = Th
     data_path = Path(data_path)
     with store.lock():
         current = store.current()
+        from .data import read_talks_csv
+        from .model import Model
+
         talks, data_sha256 = read_talks_csv(data_path)
         model = Model(version=version)
         training = model.train(talks, data_sha256=data_sha256, progress=True)
@@ -219,6 +223,8 @@ def adopt(model_path: str | Path, store: ModelStore, thresholds: Thresholds = Th
     store) as a version, measured like a trained one, and make it current.
     The file is checked (manifest, compatibility) before anything is written."""
     with store.lock():
+        from .model import Model
+
         model = Model.deserialize(model_path)
         report = {**model_report(model), "adopted_from": str(model_path),
                   "evaluation": _evaluated(model, thresholds, echo), "replaces": store.pointer().get("version"),
