@@ -47,7 +47,10 @@ def test_make_update_promotes_a_good_crawl_and_refuses_a_broken_one(tmp_path):
         assert first.stdout.strip().splitlines()[-1].endswith("(first version of the store)")
         store = ModelStore(tmp_path / "models")
         served = store.current().name
-        assert store.current().report["editions"] == {"2018 portoalegre": 2, "2018 saopaulo": 9}
+        # 13 rows, 11 talks: the one listed three times is kept where the crawl met it first,
+        # which depends on the order pages arrive in.
+        editions = store.current().report["editions"]
+        assert set(editions) == {"2018 portoalegre", "2018 saopaulo"} and sum(editions.values()) == 11
 
         with running_gunicorn(None, tmp_path, extra_env={"MODEL_PATH": "", "MODELS_DIR": str(store.folder)}) as server:
             # The redesign: Porto Alegre's schedule no longer marks its talks as a.palestra.
