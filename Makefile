@@ -69,7 +69,7 @@ rollback: install
 	$(BIN)/text_similarity_model models rollback
 
 ## run: install, give an empty MODELS_DIR its first version (the sample corpus), serve the API on
-##      $(BIND); MODEL_PATH=file.pkl serves that file instead
+##      BIND (default 127.0.0.1:5000); MODEL_PATH=file.pkl serves that file instead
 run: install
 	$(if $(MODEL_PATH),,$(BIN)/text_similarity_model models init $(DATA))
 	$(BIN)/gunicorn -c gunicorn.conf.py

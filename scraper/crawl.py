@@ -34,6 +34,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from scraper.spiders.tdc import DEFAULT_BASE_URL, parse_base_url
+from text_similarity_model.files import replace_atomically, write_json_atomically
 
 #: Seconds to wait for the site to accept a TCP connection before giving up.
 CONNECT_TIMEOUT = 5.0
@@ -75,16 +76,14 @@ def main(argv: list[str] | None = None) -> int:
         finished = returncode == 0 and stats.get("finish_reason") == "finished"
         replace = finished and talks > 0 and candidate.is_file()
         if replace:
-            _fsync(candidate)
-            os.replace(candidate, output)
-            _fsync_folder(output.parent)
+            replace_atomically(candidate, output)
             outcome = f"wrote {talks} talks to {output}"
         elif not finished:
             reason = stats.get("finish_reason") or f"scrapy exited with status {returncode}"
             outcome = f"the crawl did not finish ({reason}); kept the previous {output}"
         else:
             outcome = f"the crawl wrote no talks; kept the previous {output}"
-        _write_json_atomically(stats_path, {**stats, "outcome": outcome, "csv_replaced": replace})
+        write_json_atomically(stats_path, {**stats, "outcome": outcome, "csv_replaced": replace})
     finally:
         candidate.unlink(missing_ok=True)
         candidate_stats.unlink(missing_ok=True)
@@ -151,29 +150,6 @@ def _read_stats(path: Path) -> dict:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):  # Scrapy stopped before its report was written
         return {}
-
-
-def _write_json_atomically(path: Path, content: dict) -> None:
-    temporary = _sibling_temporary(path, ".json")
-    try:
-        temporary.write_text(json.dumps(content, indent=2, sort_keys=True, default=str), encoding="utf-8")
-        _fsync(temporary)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
-def _fsync(path: Path) -> None:
-    with open(path, "rb") as handle:
-        os.fsync(handle.fileno())
-
-
-def _fsync_folder(folder: Path) -> None:
-    descriptor = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 if __name__ == "__main__":

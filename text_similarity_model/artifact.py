@@ -21,11 +21,11 @@ import json
 import os
 import platform
 import struct
-import tempfile
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 
 from .errors import IncompatibleModelError, ModelFileError, TamperedModelError
+from .files import write_atomically
 
 MAGIC = b"PALESTRAS-MODEL 1\n"
 _HEADER_LENGTH = struct.Struct(">Q")
@@ -89,8 +89,8 @@ def write_model_file(payload: bytes, metadata: dict, path: str | Path, signing_k
     if key is not None:
         manifest["hmac_sha256"] = _sign(manifest, key)
     manifest_bytes = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode("utf-8")
-    _atomic_write(path, content)
-    _atomic_write(manifest_path(path), manifest_bytes)
+    write_atomically(path, content)
+    write_atomically(manifest_path(path), manifest_bytes)
     return manifest
 
 
@@ -200,22 +200,3 @@ def _sign(manifest: dict, key: bytes) -> str:
     unsigned = {name: value for name, value in manifest.items() if name != "hmac_sha256"}
     message = json.dumps(unsigned, sort_keys=True).encode("utf-8")
     return hmac.new(key, message, hashlib.sha256).hexdigest()
-
-
-def _atomic_write(path: Path, content: bytes) -> None:
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)

@@ -30,6 +30,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .errors import ModelFileError, PalestrasError
+from .files import fsync_folder, write_json_atomically
 
 MODEL_FILE = "model.pkl"
 REPORT_FILE = "report.json"
@@ -162,10 +163,10 @@ class ModelStore:
         incoming = Path(tempfile.mkdtemp(prefix=".incoming-", dir=self.versions_folder))
         try:
             model.serialize(incoming / MODEL_FILE)
-            _write_atomically(incoming / REPORT_FILE, {**report, "version": name})
+            write_json_atomically(incoming / REPORT_FILE, {**report, "version": name})
             os.chmod(incoming, 0o755)
             os.rename(incoming, self.versions_folder / name)
-            _fsync_folder(self.versions_folder)
+            fsync_folder(self.versions_folder)
         except BaseException:
             shutil.rmtree(incoming, ignore_errors=True)
             raise
@@ -217,7 +218,7 @@ class ModelStore:
 
     def _write_pointer(self, history: list[str]) -> None:
         now = datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-        _write_atomically(self.folder / POINTER_FILE,
+        write_json_atomically(self.folder / POINTER_FILE,
                           {"version": history[0] if history else None, "history": history, "switched_at": now})
 
 
@@ -229,27 +230,3 @@ def _free_name(folder: Path, wanted: str) -> str:
         suffix += 1
         name = f"{wanted}-{suffix}"
     return name
-
-
-def _write_atomically(path: Path, content: dict) -> None:
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            json.dump(content, handle, indent=2, sort_keys=True)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    _fsync_folder(path.parent)
-
-
-def _fsync_folder(folder: Path) -> None:
-    descriptor = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)

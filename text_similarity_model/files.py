@@ -1,0 +1,55 @@
+"""Files replaced so that a crash at any instant leaves the old content or the new, never a mix.
+
+Each write goes to a temporary file in the destination's folder (one file
+system, so the rename is atomic), is flushed to disk, renamed over the
+destination, and the folder itself is flushed so the rename survives a power
+loss. Used by the model file (``artifact.py``), the model store
+(``store.py``) and the crawl (``scraper/crawl.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+
+def write_atomically(path: str | Path, content: bytes) -> None:
+    """Replace ``path`` with ``content``."""
+    path = Path(path)
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temporary, 0o644)  # mkstemp's 0600 would follow the content into its final name
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    fsync_folder(path.parent)
+
+
+def write_json_atomically(path: str | Path, content: dict) -> None:
+    """Replace ``path`` with ``content`` as indented JSON (keys sorted, other values as text)."""
+    text = json.dumps(content, indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n"
+    write_atomically(path, text.encode("utf-8"))
+
+
+def replace_atomically(source: str | Path, destination: str | Path) -> None:
+    """Rename the complete file ``source`` over ``destination`` (same folder), flushed first."""
+    with open(source, "rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(source, destination)
+    fsync_folder(Path(destination).parent)
+
+
+def fsync_folder(folder: str | Path) -> None:
+    """Flush a folder's entries (a rename into it) to disk."""
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
