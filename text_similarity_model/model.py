@@ -144,8 +144,8 @@ class Model(DropsCachesWhenPickled):
         terms, weights = tfidf.transform_one(lemmas.combine(title_lemmas, description_lemmas))
         indices, scores = cosine.transform_one(terms, weights, n_results, mask)
         fields = self.repeats.query_vectors(
-            tfidf.transform_one(lemmas.field_document(title_lemmas)),
-            tfidf.transform_one(lemmas.field_document(description_lemmas)),
+            tfidf.weights_one(lemmas.field_document(title_lemmas)),
+            tfidf.weights_one(lemmas.field_document(description_lemmas)),
         ) if len(indices) else ({}, {})
         return self._answer(indices, scores, terms, weights, fields)
 

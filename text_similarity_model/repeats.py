@@ -48,6 +48,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from itertools import repeat
 from numbers import Real
 from operator import mul
@@ -60,6 +61,7 @@ from sklearn.preprocessing import normalize
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
+from .caching import DropsCachesWhenPickled
 from .text import fold_accents
 
 #: Labels: two titles, or two descriptions, are near-identical when the
@@ -202,7 +204,7 @@ def _near_identical(texts: list[str], block_cells: int = 1 << 22) -> list[tuple[
 FieldVector = dict
 
 
-class RepeatDetector(BaseEstimator):
+class RepeatDetector(DropsCachesWhenPickled, BaseEstimator):
     """Decides whether a query is the same talk as a corpus talk, from the
     cosine of their titles and of their descriptions, field by field.
 
@@ -244,6 +246,7 @@ class RepeatDetector(BaseEstimator):
         shape (n_documents, n_terms) (rows L2-normalised here)."""
         if titles.shape != descriptions.shape:
             raise ValueError(f"titles {titles.shape} and descriptions {descriptions.shape} differ in shape")
+        self._drop_caches()
         self.titles_, self.descriptions_ = (
             normalize(sp.csr_matrix(matrix, dtype=np.float32), norm="l2", copy=True)
             for matrix in (titles, descriptions))
@@ -258,15 +261,15 @@ class RepeatDetector(BaseEstimator):
 
     # -- one query against a few talks (the service's path) -----------------
 
-    def query_vectors(self, title: tuple[np.ndarray, np.ndarray],
-                      description: tuple[np.ndarray, np.ndarray]) -> tuple[FieldVector, FieldVector]:
-        """A query's fields, each given as a vectorizer's ``(terms, weights)``,
-        as the vectors :meth:`similarities` takes."""
-        return _unit_vector(*title), _unit_vector(*description)
+    def query_vectors(self, title: dict[int, float], description: dict[int, float]) -> tuple[FieldVector, FieldVector]:
+        """A query's fields, each given as a vectorizer's ``{term: weight}``
+        (:meth:`.QueryTfidfVectorizer.weights_one`), as the vectors
+        :meth:`similarities` takes."""
+        return _unit_vector(title), _unit_vector(description)
 
     def talk_vectors(self, index: int) -> tuple[FieldVector, FieldVector]:
         """Corpus talk ``index``'s fields as a query's (:meth:`query_vectors`)."""
-        return _row_vector(self.titles_, index), _row_vector(self.descriptions_, index)
+        return self._talk_vectors(index)
 
     def similarities(self, title: FieldVector, description: FieldVector,
                      documents: np.ndarray) -> list[tuple[float, float]]:
@@ -277,14 +280,38 @@ class RepeatDetector(BaseEstimator):
         :meth:`.CosineSimilaritiesEstimator.explain`: a NumPy call per step
         would cost more than the arithmetic.
         """
-        titles, descriptions = self.titles_, self.descriptions_
-        return [(_dot(title, titles, document), _dot(description, descriptions, document))
-                for document in documents.tolist()]
+        talk_vectors = self._talk_vectors
+        return [(_dot(title, talk_title), _dot(description, talk_description))
+                for talk_title, talk_description in map(talk_vectors, documents.tolist())]
 
     def same_talks(self, title: FieldVector, description: FieldVector, documents: np.ndarray) -> list[bool]:
-        """:meth:`same_talk` of the query and each of ``documents``."""
-        same_talk = self.same_talk
-        return [same_talk(*pair) for pair in self.similarities(title, description, documents)]
+        """:meth:`same_talk` of the query and each of ``documents``: the
+        answers' path, which skips the descriptions' cosine when the titles'
+        decides alone."""
+        min_title, same_talk = self.min_title_similarity, self.same_talk
+        answers = []
+        for talk_title, talk_description in map(self._talk_vectors, documents.tolist()):
+            title_similarity = _dot(title, talk_title)
+            answers.append(title_similarity >= min_title
+                           or same_talk(title_similarity, _dot(description, talk_description)))
+        return answers
+
+    @cached_property
+    def _talk_vectors(self):
+        """``index -> (title, description)`` of a corpus talk as dicts, each
+        built on first use and kept (at most the corpus, a few MB; never
+        pickled): a talk's terms are then looked up, not sliced out of the
+        matrices, for each answer it is in."""
+        titles, descriptions = self.titles_, self.descriptions_
+        built: dict[int, tuple[FieldVector, FieldVector]] = {}
+
+        def talk_vectors(index: int) -> tuple[FieldVector, FieldVector]:
+            vectors = built.get(index)
+            if vectors is None:
+                vectors = built[index] = (_row_vector(titles, index), _row_vector(descriptions, index))
+            return vectors
+
+        return talk_vectors
 
     # -- every pair of the corpus (the evaluation's path) ---------------------
 
@@ -308,12 +335,13 @@ class RepeatDetector(BaseEstimator):
         return flagged
 
 
-def _unit_vector(terms: np.ndarray, weights: np.ndarray) -> FieldVector:
-    weights = weights.tolist()
-    norm = math.hypot(*weights)
+def _unit_vector(weights: dict[int, float]) -> FieldVector:
+    norm = math.hypot(*weights.values())
     if norm == 0:
         return {}
-    return dict(zip(terms.tolist(), [weight / norm for weight in weights]))
+    if norm == 1.0:  # the vectorizer's own L2 norm, the default
+        return weights
+    return {term: weight / norm for term, weight in weights.items()}
 
 
 def _row_vector(matrix: sp.csr_matrix, row: int) -> FieldVector:
@@ -321,10 +349,8 @@ def _row_vector(matrix: sp.csr_matrix, row: int) -> FieldVector:
     return dict(zip(matrix.indices[start:end].tolist(), matrix.data[start:end].tolist()))
 
 
-def _dot(query: FieldVector, matrix: sp.csr_matrix, row: int) -> float:
-    """The query's cosine to ``matrix``'s (L2-normalised) ``row``."""
-    if not query:
-        return 0.0
-    start, end = matrix.indptr.item(row), matrix.indptr.item(row + 1)
-    return sum(map(mul, map(query.get, matrix.indices[start:end].tolist(), repeat(0.0)),
-                   matrix.data[start:end].tolist()))
+def _dot(query: FieldVector, talk: FieldVector) -> float:
+    """The cosine of two L2-normalised field vectors, over the smaller's terms."""
+    if len(talk) < len(query):
+        query, talk = talk, query
+    return sum(map(mul, map(talk.get, query, repeat(0.0)), query.values()))
