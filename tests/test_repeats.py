@@ -65,6 +65,17 @@ def test_labels_link_talks_by_title_or_description_transitively():
     assert repeat_labels(talks.assign(title="", description="")).pairs == set()
 
 
+def test_labels_link_near_identical_titles_but_not_one_word_in_three_changed():
+    talks = pd.DataFrame({
+        "title": ["Kubernetes em produção na prática", "Kubernetes em produção na prática, hoje",  # 5 of 6 words
+                  "Ruby Koans e a prática Zen", "Java Koans e a prática Zen"],  # 5 of 7
+        "description": ["Pods.", "Deploys.", "Katas.", "Exercícios."],
+    })
+    labels = repeat_labels(talks)
+    assert labels.pairs == {(0, 1)}
+    assert (labels.shared_titles, labels.near_identical_titles, labels.same_edition_pairs) == (0, 1, None)
+
+
 def test_the_sample_corpus_has_no_repeat_and_no_flag(trained_model, sample_talks):
     assert repeat_labels(sample_talks).pairs == set()
     assert trained_model.repeats.corpus_pairs() == set()
