@@ -47,6 +47,10 @@ class TalkSchema(ResponseSchema):
 class PredictionSchema(TalkSchema):
     score = fields.Float(required=True, metadata={"description": "cosine similarity, in (0, 1]"})
     terms = fields.List(fields.Nested(SharedTermSchema), metadata={"description": "terms shared with the query that weigh most"})
+    same_talk = fields.Boolean(required=True, metadata={
+        "description": "true when the query is this very talk, given again with light edits (a reworded sentence, "
+                       "a changed title), not merely a talk on the same subject: its title's or its description's "
+                       "TF-IDF cosine to the query's reaches a threshold calibrated on the real corpus"})
 
 
 class PredictionsSchema(ResponseSchema):

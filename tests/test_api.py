@@ -7,7 +7,8 @@ import pytest
 from text_similarity_model import Model
 
 QUERY = {"title": "Deploy de modelos de machine learning", "description": "API REST com Flask e scikit-learn"}
-PREDICTION_FIELDS = {"title", "description", "trilha", "ano", "cidade", "trilha_url", "score", "index", "terms"}
+PREDICTION_FIELDS = {"title", "description", "trilha", "ano", "cidade", "trilha_url", "score", "index", "terms",
+                     "same_talk"}
 
 
 def test_predict_with_a_json_body(client, trained_model):

@@ -51,6 +51,11 @@ def test_query_vectorizer_equals_scikit_learns_transform(sample_talks, params):
     theirs = TfidfVectorizer.transform(vectorizer, queries)
     assert ours.shape == theirs.shape
     np.testing.assert_allclose(ours.toarray(), theirs.toarray(), rtol=0, atol=1e-12)
+    # weights_one, the same rows as {column: value} (its own pass for the defaults).
+    for query, row in zip(queries, theirs):
+        weights = vectorizer.weights_one(query)
+        assert sorted(weights) == row.indices.tolist()
+        np.testing.assert_allclose([weights[column] for column in row.indices.tolist()], row.data, rtol=0, atol=1e-12)
 
 
 def test_a_reloaded_model_takes_the_same_fast_path(sample_model_path, trained_model, sample_talks):

@@ -60,7 +60,8 @@ def test_predict_returns_sorted_talks_with_fields_score_and_index(trained_model,
     assert scores == sorted(scores, reverse=True)
     assert all(0 < s <= 1 for s in scores)
     for prediction in predictions:
-        assert set(prediction) == {"title", "description", "trilha", "ano", "cidade", "trilha_url", "score", "index", "terms"}
+        assert set(prediction) == {"title", "description", "trilha", "ano", "cidade", "trilha_url", "score", "index",
+                                   "terms", "same_talk"}
         row = sample_talks.iloc[prediction["index"]]
         assert prediction["title"] == row["title"].strip()
         assert isinstance(prediction["ano"], int)

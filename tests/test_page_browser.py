@@ -207,6 +207,26 @@ def test_an_api_error_is_shown_and_the_form_stays_usable(page, server):
     assert len(cards(page)) == 3
 
 
+def test_a_talk_given_again_is_marked_on_its_card(page, server, sample_talks):
+    """Sample talk 16 (São Paulo 2017) re-submitted, its title tweaked and a sentence rewritten."""
+    original = sample_talks.iloc[16]
+    title = original["title"].replace("Flask", "Flask e Docker")
+    description = original["description"].replace(
+        "Para cientistas de dados que querem ver seus modelos sendo usados de verdade.",
+        "Ideal para quem faz ciência de dados e quer colocar os seus modelos no ar.")
+    search(page, title=title, description=description)
+    shown = cards(page)
+    expected = api_predict(server, title=title, description=description)
+    assert [p["same_talk"] for p in expected] == [True] + [False] * 4
+    assert shown[0]["title"] == original["title"]
+    marks = page.locator("#lista > li").evaluate_all(
+        "items => items.map(item => item.querySelector('.ja-apresentada')?.textContent ?? null)")
+    assert marks == ["Já apresentada em TDC São Paulo 2017"] + [None] * 4
+    assert page.locator("#lista > li").first.get_by_text("Já apresentada em TDC São Paulo 2017").is_visible()
+    screenshot(page, "6-ja-apresentada")
+    assert page.errors == []
+
+
 def test_empty_text_is_refused_on_the_page(page):
     page.get_by_role("button", name="Buscar palestras").click()
     assert page.locator("#erro").text_content() == "Escreva um título ou uma descrição para buscar."

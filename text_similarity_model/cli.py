@@ -2,7 +2,7 @@
 
     text_similarity_model train DATA.csv MODEL.pkl [--version V]
     text_similarity_model predict MODEL.pkl --title T --description D [-n 5]
-    text_similarity_model evaluate DATA.csv [--k 5] [--split-year Y] [--json]
+    text_similarity_model evaluate DATA.csv [--k 5] [--split-year Y | --repeats] [--json]
     text_similarity_model tune DATA.csv [--n-iter 60] [--param NAME=V1,V2 ...] [--json]
     text_similarity_model update DATA.csv [--models-dir models] [--pidfile P] [--force] [thresholds]
     text_similarity_model models list|show VERSION|promote VERSION|rollback [--models-dir models] [--json]
@@ -72,8 +72,12 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("data", metavar="DATA.csv", help="talks CSV with title, description and trilha columns")
     evaluate.add_argument("--k", type=int, default=DEFAULT_K,
                           help=f"cut-off of precision@k and nDCG@k (default {DEFAULT_K})")
-    evaluate.add_argument("--split-year", type=int, metavar="Y",
+    protocol = evaluate.add_mutually_exclusive_group()
+    protocol.add_argument("--split-year", type=int, metavar="Y",
                           help="queries: the talks of year Y; corpus: the talks before Y")
+    protocol.add_argument("--repeats", action="store_true",
+                          help="measure same_talk instead: precision and recall of the re-given talks found, every "
+                               "talk against all the others, labels from shared normalised titles and descriptions")
     evaluate.add_argument("--tracks", type=int, metavar="N", help="show only the N worst tracks (default all)")
     evaluate.add_argument("--json", action="store_true", help="print the results as JSON")
     evaluate.set_defaults(command=_evaluate)
@@ -205,12 +209,26 @@ def _evaluate(arguments) -> int:
     if arguments.tracks is not None:
         _check_positive("--tracks", arguments.tracks)
     talks, _ = read_talks_csv(arguments.data)
+    if arguments.repeats:
+        return _evaluate_repeats(talks, arguments)
     evaluations = evaluate_configurations(talks, k=arguments.k, split_year_at=arguments.split_year)
     if arguments.json:
         json.dump(report_json(evaluations), sys.stdout, ensure_ascii=False, indent=2)
         print()
     else:
         print("\n".join(report_lines(evaluations, f" of {arguments.data}", arguments.tracks)))
+    return 0
+
+
+def _evaluate_repeats(talks, arguments) -> int:
+    from .evaluation import repeat_detection
+
+    evaluation = repeat_detection(talks)
+    if arguments.json:
+        json.dump(evaluation.json(), sys.stdout, ensure_ascii=False, indent=2)
+        print()
+    else:
+        print("\n".join(evaluation.lines(f" of {arguments.data}")))
     return 0
 
 

@@ -17,6 +17,10 @@ when it has the query's ``trilha``. Two protocols:
 Either way only the title and the description are read: the track is the
 label, never a feature, and year and city are ignored. The corpus is cleaned
 as :class:`~text_similarity_model.Model` cleans it (:func:`~.data.clean_talks`).
+
+A third protocol, :func:`repeat_detection`, measures ``same_talk`` (the mark
+of a re-given talk, :mod:`.repeats`): every talk against all the others, its
+flags against the labels of :func:`.repeats.repeat_labels`.
 """
 
 from __future__ import annotations
@@ -26,13 +30,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .contract import LABEL
+from .contract import LABEL, N_RESULTS
 from .data import clean_talks
 from .errors import DataError
 from .jsonable import jsonable
 from .metrics import DEFAULT_K, RANKING_DEPTH, RankingMetrics
 from .pipeline import CONFIGURATIONS, build_pipeline
-
+from .repeats import RepeatLabels, repeat_labels
 
 
 @dataclass
@@ -209,3 +213,107 @@ def report_json(evaluations: list[Evaluation]) -> dict:
             for evaluation in evaluations
         ],
     }
+
+
+# -- re-given talks ------------------------------------------------------------
+
+#: How many false flags and missed repeats the report names (``--json``: all).
+_EXAMPLES_SHOWN = 10
+
+
+@dataclass
+class RepeatEvaluation:
+    """``same_talk`` on every pair of a corpus' talks against the labels."""
+
+    labels: RepeatLabels
+    #: The pairs ``(i, j)``, ``i < j``, the rule flags.
+    flagged: set[tuple[int, int]]
+    #: ``{"min_title_similarity": ..., "min_description_similarity": ...}``.
+    thresholds: dict
+    #: The corpus talks' titles, to name the pairs.
+    titles: list[str] = field(repr=False)
+    #: Of the talks given more than once, how many have one of their repeats
+    #: among their ``N_RESULTS`` related talks, marked ``same_talk``.
+    n_shown: int = 0
+
+    def overall(self) -> dict:
+        """``precision``, ``recall`` (of the labelled pairs) and the counts they come from."""
+        found = len(self.flagged & self.labels.pairs)
+        return {
+            "precision": found / len(self.flagged) if self.flagged else float("nan"),
+            "recall": found / len(self.labels.pairs) if self.labels.pairs else float("nan"),
+            "labelled_pairs": len(self.labels.pairs),
+            "flagged_pairs": len(self.flagged),
+            "found_pairs": found,
+            "talks_given_again": self.labels.n_talks,
+            f"shown_in_top_{N_RESULTS}": self.n_shown,
+        }
+
+    def false_flags(self) -> list[tuple[int, int]]:
+        return sorted(self.flagged - self.labels.pairs)
+
+    def missed(self) -> list[tuple[int, int]]:
+        return sorted(self.labels.pairs - self.flagged)
+
+    def lines(self, source: str = "") -> list[str]:
+        overall = self.overall()
+        lines = [f"re-given talks{source}: each talk against all the others, same_talk against the labels",
+                 *self.labels.lines(),
+                 "rule: same_talk when the TF-IDF cosine of the titles >= {min_title_similarity}, or of the"
+                 " descriptions >= {min_description_similarity}, or their mean >= {min_mean_similarity}"
+                 .format(**self.thresholds),
+                 "",
+                 "| precision | recall | flagged pairs | labelled pairs | found |",
+                 "| ---: | ---: | ---: | ---: | ---: |",
+                 f"| {overall['precision']:.3f} | {overall['recall']:.3f} | {overall['flagged_pairs']} |"
+                 f" {overall['labelled_pairs']} | {overall['found_pairs']} |",
+                 "",
+                 f"shown: {self.n_shown} of the {self.labels.n_talks} talks given more than once have a repeat among"
+                 f" their {N_RESULTS} related talks, marked same_talk"]
+        for name, pairs in (("false flags", self.false_flags()), ("missed", self.missed())):
+            shown = pairs[:_EXAMPLES_SHOWN]
+            lines += ["", f"{name}: {len(pairs)}" + (f" (the first {len(shown)})" if len(shown) < len(pairs) else "")]
+            lines += [f"  {first} {self.titles[first]!r} ~ {second} {self.titles[second]!r}" for first, second in shown]
+        return lines
+
+    def json(self) -> dict:
+        return {
+            "protocol": "re-given talks",
+            "labels": {"shared_titles": self.labels.shared_titles,
+                       "shared_descriptions": self.labels.shared_descriptions,
+                       "near_identical_titles": self.labels.near_identical_titles,
+                       "near_identical_descriptions": self.labels.near_identical_descriptions,
+                       "groups": len(self.labels.groups), "pairs": len(self.labels.pairs),
+                       "same_edition_pairs": self.labels.same_edition_pairs},
+            "thresholds": self.thresholds,
+            "overall": jsonable(self.overall()),
+            "false_flags": self._named(self.false_flags()),
+            "missed": self._named(self.missed()),
+        }
+
+    def _named(self, pairs: list[tuple[int, int]]) -> list[dict]:
+        return [{"talks": list(pair), "titles": [self.titles[talk] for talk in pair]} for pair in pairs]
+
+
+def repeat_detection(talks: pd.DataFrame, params: dict | None = None) -> RepeatEvaluation:
+    """``same_talk`` of a model trained on ``talks`` (``params`` as for
+    :func:`build_pipeline`), on every pair of its talks, against the labels.
+
+    Leave-one-out, as :func:`leave_one_out`: the model is trained once, each
+    talk is a query against all the others (never itself), its words still
+    counting in the IDF. A pair is flagged when the rule holds for it
+    (cosines are symmetric: either talk may be the query); precision is the
+    share of flagged pairs that are labelled, recall the share of labelled
+    pairs that are flagged.
+    """
+    from .model import Model  # the model imports this package's light modules only
+
+    corpus, _ = clean_talks(talks)
+    model = Model(**(params or {}))
+    model.train(corpus)
+    detector = model.repeats
+    labels = repeat_labels(corpus)
+    shown = sum(any(prediction["same_talk"] and prediction["index"] in group
+                    for prediction in model.related(talk, N_RESULTS)["predictions"])
+                for group in map(set, labels.groups) for talk in group)
+    return RepeatEvaluation(labels, detector.corpus_pairs(), detector.get_params(), corpus["title"].tolist(), shown)

@@ -172,9 +172,26 @@ class LemmatizationTransformer(DropsCachesWhenPickled, TransformerMixin, BaseEst
         """One document's lemmas (a string or a ``(title, description)``
         pair): a row of :meth:`transform`, without scikit-learn's per-call
         output wrapping (the service lemmatizes one query at a time)."""
+        return self.combine(*self.lemmatize_fields(document))
+
+    def lemmatize_fields(self, document) -> tuple[list[str], list[str]]:
+        """The raw lemmas of a document's title and of its description, each
+        on its own: what :meth:`combine` makes a row of :meth:`transform` of,
+        and :meth:`field_document` a document of one field."""
         title, description = split_document(document)
         lemmatize = self._lemmatize_text
-        return self._combine(lemmatize(title), lemmatize(description))
+        return lemmatize(title), lemmatize(description)
+
+    def combine(self, title_lemmas: list[str], description_lemmas: list[str]) -> list[str] | str:
+        """A document's row of :meth:`transform` from :meth:`lemmatize_fields`:
+        the title's lemmas ``title_weight`` times, then the description's."""
+        return self._as_output(title_lemmas * self.title_weight + description_lemmas)
+
+    def field_document(self, lemmas: list[str]) -> list[str] | str:
+        """One field's lemmas (of :meth:`lemmatize_fields`) as a document the
+        fitted vectorizer takes, counted once: the title or the description
+        alone, for comparing talks field by field (:mod:`.repeats`)."""
+        return self._as_output(lemmas)
 
     def __sklearn_is_fitted__(self) -> bool:
         return not self._uses_blank_pipeline() or hasattr(self, "lemma_lookup_")
@@ -192,7 +209,7 @@ class LemmatizationTransformer(DropsCachesWhenPickled, TransformerMixin, BaseEst
             docs = self._nlp.pipe(lowered, batch_size=self.batch_size, n_process=self.n_process)
             token_lists = [[self._pipeline_lemma(token) for token in doc if _is_content(token)]
                            for doc in self._with_progress(docs, len(texts))]
-        return [self._combine(title_tokens, description_tokens)
+        return [self.combine(title_tokens, description_tokens)
                 for title_tokens, description_tokens in zip(token_lists[0::2], token_lists[1::2])]
 
     def _fit_lookup(self, texts: list[str]) -> list[list[str]]:
@@ -223,8 +240,7 @@ class LemmatizationTransformer(DropsCachesWhenPickled, TransformerMixin, BaseEst
 
     # -- transforming -----------------------------------------------------
 
-    def _combine(self, title_lemmas: list[str], description_lemmas: list[str]) -> list[str] | str:
-        lemmas = title_lemmas * self.title_weight + description_lemmas
+    def _as_output(self, lemmas: list[str]) -> list[str] | str:
         if self.strip_accents:
             lemmas = [fold_accents(lemma) for lemma in lemmas]
         return " ".join(lemmas) if self.output == "text" else lemmas

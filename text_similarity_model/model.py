@@ -21,6 +21,8 @@ from .data import CleaningReport, clean_talks
 from .errors import IncompatibleModelError, ModelFileError
 from .jsonable import jsonable
 from .pipeline import DEFAULT_PARAMS, build_pipeline, configuration_name
+from .repeats import FieldVector, RepeatDetector
+from .text import as_documents
 
 #: ``{"ano": [2018], "cidade": ["saopaulo"]}``: per column, the values to keep.
 Filters = Mapping[str, Iterable]
@@ -64,6 +66,8 @@ class Model(DropsCachesWhenPickled):
         self.version = version
         self.pipeline_params = pipeline_params
         self.pipeline = None
+        #: The fitted :class:`.RepeatDetector`: which predictions are the query's own talk, given again.
+        self.repeats: RepeatDetector | None = None
         self.metadata: dict = {}
         self._columns: dict[str, np.ndarray] = {}
 
@@ -80,6 +84,7 @@ class Model(DropsCachesWhenPickled):
         pipeline.set_params(lemmas__progress=progress)
         pipeline.fit(corpus[["title", "description"]])
         pipeline.set_params(lemmas__progress=False)
+        repeats = _fit_repeat_detector(pipeline, corpus)
 
         if data_sha256 is None:
             data_sha256 = hashlib.sha256(talks.to_csv(index=False).encode("utf-8")).hexdigest()
@@ -88,6 +93,7 @@ class Model(DropsCachesWhenPickled):
         seconds = time.perf_counter() - started
 
         self.pipeline = pipeline
+        self.repeats = repeats
         self._drop_caches()
         self._columns = {column: corpus[column].to_numpy() for column in corpus.columns}
         self.version = self.version or f"{trained_at:%Y%m%dT%H%M%SZ}-{data_sha256[:8]}"
@@ -134,15 +140,20 @@ class Model(DropsCachesWhenPickled):
         # The steps one query at a time: the same computation as the Pipeline's,
         # without its per-call checks (this is the service's hot path).
         lemmas, tfidf, cosine = self._steps
-        terms, weights = tfidf.transform_one(lemmas.transform_one((title, description)))
+        title_lemmas, description_lemmas = lemmas.lemmatize_fields((title, description))
+        terms, weights = tfidf.transform_one(lemmas.combine(title_lemmas, description_lemmas))
         indices, scores = cosine.transform_one(terms, weights, n_results, mask)
-        return self._answer(indices, scores, terms, weights)
+        fields = self.repeats.query_vectors(
+            tfidf.weights_one(lemmas.field_document(title_lemmas)),
+            tfidf.weights_one(lemmas.field_document(description_lemmas)),
+        ) if len(indices) else ({}, {})
+        return self._answer(indices, scores, terms, weights, fields)
 
     def related(self, index: int, n_results: int = N_RESULTS, filters: Filters | None = None) -> dict:
         """The talks most related to corpus talk ``index``, itself excluded;
         ``filters`` as for :meth:`predict`."""
         talk_vector, (indices, scores) = self._related_ranking(index, n_results, filters)
-        return self._answer(indices, scores, talk_vector.indices, talk_vector.data)
+        return self._answer(indices, scores, talk_vector.indices, talk_vector.data, self.repeats.talk_vectors(index))
 
     def related_indices(self, index: int, n_results: int) -> np.ndarray:
         """The corpus indices of :meth:`related`'s talks, best first, without
@@ -191,21 +202,27 @@ class Model(DropsCachesWhenPickled):
         talk["index"] = index
         return talk
 
-    def _answer(self, indices: np.ndarray, scores: np.ndarray, terms: np.ndarray, weights: np.ndarray) -> dict:
+    def _answer(self, indices: np.ndarray, scores: np.ndarray, terms: np.ndarray, weights: np.ndarray,
+                fields: tuple[FieldVector, FieldVector]) -> dict:
         """The answer for ranked talks ``indices``/``scores`` of the query
-        ``terms``/``weights``. Each prediction's ``terms`` say why it matched:
-        the ``N_TERMS`` terms it shares with the query that add most to its
-        score, ``[{"term": "flask", "weight": 0.12}, ...]``, each weight being
-        the term's share of the score
-        (:meth:`CosineSimilaritiesEstimator.explain <.similarity.CosineSimilaritiesEstimator.explain>`)."""
+        ``terms``/``weights``, whose title and description are ``fields``
+        (:meth:`.RepeatDetector.query_vectors`). Each prediction's ``terms``
+        say why it matched: the ``N_TERMS`` terms it shares with the query
+        that add most to its score, ``[{"term": "flask", "weight": 0.12}, ...]``,
+        each weight being the term's share of the score
+        (:meth:`CosineSimilaritiesEstimator.explain <.similarity.CosineSimilaritiesEstimator.explain>`);
+        its ``same_talk`` whether it is the query's own talk, given again
+        (:mod:`.repeats`)."""
         names = self._term_names
         explanations = self._steps.cosine.explain(terms, weights, indices, N_TERMS)
+        same_talks = self.repeats.same_talks(*fields, indices)
         predictions = []
-        for index, score, shared in zip(indices.tolist(), scores.tolist(), explanations):
+        for index, score, shared, same_talk in zip(indices.tolist(), scores.tolist(), explanations, same_talks):
             prediction = self._talk_fields(index)
             prediction["score"] = score
             prediction["index"] = index
             prediction["terms"] = [{"term": names[term], "weight": weight} for term, weight in shared]
+            prediction["same_talk"] = same_talk
             predictions.append(prediction)
         return {"predictions": predictions, "version": self.version}
 
@@ -283,7 +300,21 @@ class Model(DropsCachesWhenPickled):
             ) from error
         if not isinstance(model, cls):
             raise ModelFileError(f"{path}: holds a {type(model).__name__}, not a palestras Model")
+        if getattr(model, "repeats", None) is None:
+            raise IncompatibleModelError(
+                f"{path}: was trained before re-given talks were detected (no same_talk); retrain it (make train)"
+            )
         return model
+
+
+def _fit_repeat_detector(pipeline, corpus: pd.DataFrame) -> RepeatDetector:
+    """A :class:`.RepeatDetector` of ``corpus``' titles and descriptions, each
+    field vectorized on its own by the fitted ``pipeline``'s steps."""
+    lemmas, tfidf = pipeline.named_steps["lemmas"], pipeline.named_steps["tfidf"]
+    fields = [lemmas.lemmatize_fields(document) for document in as_documents(corpus)]
+    titles = tfidf.transform([lemmas.field_document(title) for title, _ in fields])
+    descriptions = tfidf.transform([lemmas.field_document(description) for _, description in fields])
+    return RepeatDetector().fit(titles, descriptions)
 
 
 def _query_text(query) -> tuple[str, str]:

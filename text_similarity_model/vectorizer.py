@@ -48,6 +48,32 @@ class QueryTfidfVectorizer(DropsCachesWhenPickled, TfidfVectorizer):
         floats and only the two result arrays are NumPy's (a NumPy call per
         step would cost more than the arithmetic).
         """
+        columns, values = self._weights(document)
+        return np.array(columns, dtype=np.int32), np.array(values, dtype=np.float64)
+
+    def weights_one(self, document) -> dict[int, float]:
+        """:meth:`transform_one` as ``{column: value}``, in plain Python, for
+        callers that look terms up rather than rank (:mod:`.repeats`).
+
+        The defaults (counts times idf, L2 norm) in one pass over the
+        document's distinct features, without sorting them; other options
+        through :meth:`transform_one`'s steps. ``tests/test_fast_path.py``
+        holds the two equal.
+        """
+        analyze, vocabulary, idf = self._query_state
+        if self.binary or self.sublinear_tf or idf is None or self.norm != "l2":
+            return dict(zip(*self._weights(document)))
+        get = vocabulary.get
+        weights = {}
+        for feature, count in Counter(analyze(document)).items():
+            column = get(feature)
+            if column is not None:
+                weights[column] = count * idf[column]
+        norm = math.hypot(*weights.values())
+        return {column: value / norm for column, value in weights.items()} if norm > 0 else weights
+
+    def _weights(self, document) -> tuple[list[int], list[float]]:
+        """One document's non-zero columns, ascending, and their values."""
         analyze, vocabulary, idf = self._query_state
         # Counted by Counter's C loop; then one look-up per distinct feature.
         counter = Counter(analyze(document))
@@ -68,7 +94,7 @@ class QueryTfidfVectorizer(DropsCachesWhenPickled, TfidfVectorizer):
             norm = math.hypot(*values) if self.norm == "l2" else math.fsum(map(abs, values))
             if norm > 0:
                 values = [value / norm for value in values]
-        return np.array(columns, dtype=np.int32), np.array(values, dtype=np.float64)
+        return columns, values
 
     @cached_property
     def _query_state(self):

@@ -174,9 +174,15 @@
     const article = element("article", { "aria-labelledby": titleId });
     article.append(element("h3", { id: titleId }, talk.title || "(sem título)"));
 
+    const city = talk.cidade && (names.cidade[talk.cidade] || talk.cidade);
+    // The query is this very talk, given again (the API's same_talk): said first, in words.
+    if (talk.same_talk) {
+      const edition = ["TDC", city, talk.ano && String(talk.ano)].filter(Boolean).join(" ");
+      article.append(element("p", { class: "ja-apresentada" }, `Já apresentada em ${edition}`));
+    }
     const facts = [
       talk.trilha && `Trilha ${names.trilha[talk.trilha] || talk.trilha}`,
-      talk.cidade && (names.cidade[talk.cidade] || talk.cidade),
+      city,
       talk.ano && String(talk.ano),
     ].filter(Boolean);
     if (facts.length) article.append(element("p", { class: "fatos" }, facts.join(" · ")));
