@@ -100,6 +100,7 @@ test-fast: install-dev
 bench: install-dev
 	$(BIN)/python benchmarks/train_bench.py
 	$(BIN)/python benchmarks/predict_bench.py
+	$(BIN)/python benchmarks/worst_case_bench.py
 	$(BIN)/python benchmarks/http_bench.py
 
 ## clean: remove the venv (VENV) and pytest's cache (the model store stays)

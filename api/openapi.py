@@ -12,10 +12,11 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from marshmallow import INCLUDE, Schema, fields
 
+from text_similarity_model.contract import TEXT_COLUMNS
 from text_similarity_model.model import FILTER_COLUMNS
 
 from .errors import kilobytes
-from .schemas import OneOrMany, PredictRequestSchema, RelatedQuerySchema, WholeNumber
+from .schemas import NOT_BLANK, OneOrMany, PredictRequestSchema, RelatedQuerySchema, WholeNumber
 
 
 class ResponseSchema(Schema):
@@ -164,12 +165,18 @@ def _one_or_many(converter, field, ret: dict, **kwargs) -> dict:
     if isinstance(field, OneOrMany):
         ret.pop("type", None)
         items = ret.pop("items")
-        return {"anyOf": [items, {"type": "array", "items": items}]}
+        return {"anyOf": [items, {"type": "array", "items": items, "maxItems": field.max_values}]}
     return {}
 
 
 def _response(description: str, schema: str = "Error") -> dict:
     return {"description": description, "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}}
+
+
+# gunicorn answers it (HTML) before the app sees the request: JSON Schema counts
+# characters, the request line's limit (limit_request_line) counts bytes.
+REQUEST_LINE_TOO_LONG = {"description": "query string over gunicorn's 4,094-byte request line; send fewer or shorter filters",
+                         "content": {"text/html": {"schema": {"type": "string"}}}}
 
 
 def build_spec(max_body_bytes: int) -> dict:
@@ -190,9 +197,8 @@ def build_spec(max_body_bytes: int) -> dict:
         spec.components.schema(schema.__name__.removesuffix("Schema"), schema=schema)
 
     request_schema = spec.to_dict()["components"]["schemas"]["PredictRequest"]
-    # One of title/description may be empty, not both.
-    request_schema["anyOf"] = [{"properties": {"title": {"minLength": 1}}},
-                               {"properties": {"description": {"minLength": 1}}}]
+    # One of title/description may be empty or blank, not both.
+    request_schema["anyOf"] = [{"properties": {name: {"pattern": NOT_BLANK.pattern}}} for name in TEXT_COLUMNS]
     body = {"$ref": "#/components/schemas/PredictRequest"}
     bad_request = _response("a field is missing or invalid; the message names it")
 
@@ -221,7 +227,7 @@ def build_spec(max_body_bytes: int) -> dict:
              "schema": request_schema["properties"][name]["anyOf"][1]}
             for name in FILTER_COLUMNS],
         "responses": {"200": _response("related talks, best first", "Predictions"), "400": bad_request,
-                      "404": not_found},
+                      "404": not_found, "414": REQUEST_LINE_TOO_LONG},
     }})
     for path, schema, summary in (("/facets", "Facets", "The values the filters can take, from the corpus"),
                                   ("/version", "Version", "Which model answers, with its metadata"),

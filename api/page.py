@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, render_template
 
-from .schemas import MAX_RESULTS
+from .schemas import MAX_RESULTS, MAX_TEXT_LENGTH
 
 blueprint = Blueprint("page", __name__)
 
@@ -37,6 +37,12 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
+@blueprint.app_template_filter("milhares")
+def thousands(number: int) -> str:
+    """``2501`` -> ``"2.501"``, as written in Portuguese."""
+    return f"{number:,}".replace(",", ".")
+
+
 def city_name(slug: str) -> str:
     """``"saopaulo"`` -> ``"São Paulo"``; an unknown slug is shown as it is."""
     return CITY_NAMES.get(slug, slug)
@@ -55,8 +61,9 @@ def index():
     tracks = sorted(((slug, track_name(slug)) for slug in facets["trilha"]), key=lambda pair: (pair[1], pair[0]))
     return render_template(
         "index.html",
-        n_talks=f"{len(model):,}".replace(",", "."),  # 2.501, as written in Portuguese
+        n_talks=thousands(len(model)),
         max_results=MAX_RESULTS,
+        max_length=MAX_TEXT_LENGTH,
         years=facets["ano"],
         cities=cities,
         tracks=tracks,

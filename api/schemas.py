@@ -5,11 +5,31 @@ from __future__ import annotations
 import re
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validates_schema
-from marshmallow.validate import Range
+from marshmallow.validate import Length, Range
 
 from text_similarity_model.contract import N_RESULTS
 
 MAX_RESULTS = 50
+
+#: The longest ``title`` and ``description`` a request may have, in characters.
+#: The real corpus' longest are 125 and 830 (2,501 talks, 2016-2018; the
+#: sample's 72 and 492): room for any real talk two or five times over, while
+#: a request's cost stays bounded (benchmarks/worst_case_bench.py; the 64 KB
+#: body alone let a title cost ~0.25 s of CPU).
+MAX_TEXT_LENGTH = {"title": 300, "description": 4000}
+
+#: A filter takes at most ``MAX_FILTER_VALUES`` values of at most
+#: ``MAX_FILTER_VALUE_LENGTH`` characters each. The page sends a few years and
+#: cities and one track; the real corpus' longest track slug has 44
+#: characters. Each value costs ~25 µs per filter on the real corpus (np.isin
+#: on its columns of Python strings; benchmarks/worst_case_bench.py), so a
+#: list of one value per track of the corpus (120) is not taken.
+MAX_FILTER_VALUES = 50
+MAX_FILTER_VALUE_LENGTH = 100
+
+#: Text with something in it: a form whose fields hold only spaces is empty to
+#: a person. The OpenAPI document states the same rule with this pattern.
+NOT_BLANK = re.compile(r"\S")
 
 
 class WholeNumber(fields.Integer):
@@ -51,29 +71,57 @@ class OneOrMany(fields.List):
     """A list of values, or one value taken as a list of one: JSON sends
     ``"cidade": "saopaulo"`` or ``["saopaulo", "recife"]``, a form sends the
     field once or repeats it. An empty text (a form's "any" choice) is no value.
+    At most ``max_values`` values, empty ones included.
     The OpenAPI document describes exactly this (see api/openapi.py)."""
+
+    default_error_messages = {"too_many": "Must have at most {max_values} values."}
+
+    def __init__(self, inner: fields.Field, max_values: int, **kwargs):
+        super().__init__(inner, **kwargs)
+        self.max_values = max_values
 
     def _deserialize(self, value, attr, data, **kwargs):
         if not isinstance(value, (list, tuple)):
             value = [value]
+        if len(value) > self.max_values:
+            raise self.make_error("too_many", max_values=self.max_values)
         if isinstance(self.inner, fields.String):
             value = [item for item in value if item != ""]
         return super()._deserialize(value, attr, data, **kwargs)
 
 
 def filter_field(item: fields.Field, what: str, example: str) -> OneOrMany:
-    return OneOrMany(item, metadata={"description": (
-        f"keep only talks of these {what} (one value or a list, e.g. {example}); "
+    return OneOrMany(item, max_values=MAX_FILTER_VALUES, metadata={"description": (
+        f"keep only talks of these {what} (one value or a list of up to {MAX_FILTER_VALUES}, e.g. {example}); "
         "a value no talk has matches nothing; GET /facets lists the values"
     )})
+
+
+def filter_text() -> fields.String:
+    return fields.String(validate=Length(
+        max=MAX_FILTER_VALUE_LENGTH, error=f"Must be at most {MAX_FILTER_VALUE_LENGTH} characters."))
 
 
 class FiltersSchema(Schema):
     """The filters of ``POST /predict`` and ``GET /talks/<index>/related``."""
 
     ano = filter_field(WholeNumber(validate=Range(min=0)), "years", "2018")
-    cidade = filter_field(fields.String(), "cities", '"saopaulo"')
-    trilha = filter_field(fields.String(), "tracks", '"trilha-python"')
+    cidade = filter_field(filter_text(), "cities", '"saopaulo"')
+    trilha = filter_field(filter_text(), "tracks", '"trilha-python"')
+
+
+def text_field(name: str, other: str) -> fields.String:
+    limit = MAX_TEXT_LENGTH[name]
+    return fields.String(
+        required=True,
+        validate=Length(max=limit, error=f"Must be at most {limit} characters; shorten it."),
+        metadata={"description": f"the talk's {name}, up to {limit} characters "
+                                 f"(may be empty or blank if {other} is not)"},
+    )
+
+
+def is_blank(text: str) -> bool:
+    return not NOT_BLANK.search(text)
 
 
 class PredictRequestSchema(FiltersSchema):
@@ -82,14 +130,14 @@ class PredictRequestSchema(FiltersSchema):
     class Meta:
         unknown = EXCLUDE  # clients may send more; we read only these
 
-    title = fields.String(required=True, metadata={"description": "the talk's title (may be empty if description is not)"})
-    description = fields.String(required=True, metadata={"description": "the talk's description (may be empty if title is not)"})
+    title = text_field("title", "description")
+    description = text_field("description", "title")
     n_results = n_results_field()
 
     @validates_schema
     def _some_text(self, data, **kwargs):
-        # Whitespace-only text is allowed: it is simply a query that matches nothing.
-        if data.get("title") == "" and data.get("description") == "":
+        # Runs only when both fields are valid text (marshmallow skips it after a field's error).
+        if is_blank(data["title"]) and is_blank(data["description"]):
             raise ValidationError("is empty and so is description; give at least one of them", "title")
 
 

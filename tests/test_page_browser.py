@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 import requests
 
+from api.schemas import MAX_TEXT_LENGTH
 from tests.support.require import skip_or_fail
 from tests.support.servers import running_gunicorn
 
@@ -231,6 +232,17 @@ def test_empty_text_is_refused_on_the_page(page):
     page.get_by_role("button", name="Buscar palestras").click()
     assert page.locator("#erro").text_content() == "Escreva um título ou uma descrição para buscar."
     assert page.evaluate("document.activeElement.id") == "title"
+
+
+def test_the_text_fields_take_what_the_api_takes_and_count_it(page):
+    limit = MAX_TEXT_LENGTH["title"]
+    counter = page.locator("#title-contador")
+    assert counter.text_content() == f"0 de {limit} caracteres"
+    page.locator("#title").press_sequentially("x" * (limit + 5))
+    assert page.locator("#title").input_value() == "x" * limit
+    assert counter.text_content() == f"{limit} de {limit} caracteres"
+    description_limit = f"{MAX_TEXT_LENGTH['description']:,}".replace(",", ".")  # 4.000, as written in Portuguese
+    assert page.locator("#description-contador").text_content() == f"0 de {description_limit} caracteres"
 
 
 def test_phone_width_and_keyboard_only(browser, server):

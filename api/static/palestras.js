@@ -67,6 +67,19 @@
     }
   }
 
+  // -- the length limits ----------------------------------------------------
+
+  // Under each text field, how much of its maxlength (the API's limit) is used.
+  for (const field of [form.elements.title, form.elements.description]) {
+    const counter = document.getElementById(`${field.id}-contador`);
+    const limit = field.maxLength.toLocaleString("pt-BR");
+    const count = () => {
+      counter.textContent = `${field.value.length.toLocaleString("pt-BR")} de ${limit} caracteres`;
+    };
+    field.addEventListener("input", count);
+    count();
+  }
+
   // -- the search ---------------------------------------------------------
 
   function searchBody() {
