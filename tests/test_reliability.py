@@ -90,6 +90,7 @@ def test_the_database_going_away_fails_no_prediction(model_path, tmp_path):
         assert during["failed"] == 0 and during["ok"] > 0
         time.sleep(1.5)
         stats = requests.get(server.url + "/stats", timeout=10).json()
+        assert "request_log" in stats, (stats, server.log()[-3000:])
         assert stats["request_log"]["failed_writes"] > 0
         assert stats["database"].startswith("unavailable")
         assert "can't write" in server.log()
