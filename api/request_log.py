@@ -88,9 +88,10 @@ class RequestLog:
         self._start_lock = threading.Lock()
         self._engine_pid = None
         self._engine = None
-        # SQLite: the file's path, and its (device, inode) when last written.
+        # SQLite: the file's path, and its (device, inode) when last connected.
         self._sqlite_path = _sqlite_path(url)
         self._sqlite_file = None
+        self._identity_lock = threading.Lock()
         self._schema_ready = False
         self.healthy = True
 
@@ -194,8 +195,6 @@ class RequestLog:
         except SQLAlchemyError as error:
             return self._failed(len(rows), error)
         self.counters.add("written", len(rows))
-        if self._sqlite_path is not None:
-            self._sqlite_file = _file_identity(self._sqlite_path)
         if not self.healthy:
             log.warning("request log: database is back; writing again")
         self.healthy = True
@@ -232,12 +231,17 @@ class RequestLog:
             self._engine_pid = os.getpid()
             self._schema_ready = False
             self._sqlite_file = None
-        elif self._sqlite_file is not None and _file_identity(self._sqlite_path) != self._sqlite_file:
-            # The SQLite file was moved, deleted or replaced: the pooled
-            # connections still write to the old one. Follow the path.
-            self._engine.dispose()
-            self._schema_ready = False
-            self._sqlite_file = None
+        if self._sqlite_path is not None:
+            # The pooled connection writes to the file it opened, even after that
+            # file is moved, deleted or replaced. Follow the path: the identity is
+            # taken *before* connecting, so a file swapped in between is noticed
+            # on the next call (one needless reconnect at worst, never a stale one).
+            with self._identity_lock:
+                now_at_path = _file_identity(self._sqlite_path, create=True)
+                if now_at_path != self._sqlite_file:
+                    self._engine.dispose()
+                    self._schema_ready = False
+                    self._sqlite_file = now_at_path
         return self._engine
 
     def _create_schema(self, connection) -> None:
@@ -313,8 +317,16 @@ def _sqlite_path(url: str) -> str | None:
     return database if database and database != ":memory:" else None
 
 
-def _file_identity(path: str) -> tuple[int, int] | None:
+def _file_identity(path: str, create: bool = False) -> tuple[int, int] | None:
+    """(device, inode) of the file at ``path``; None when there is none.
+
+    ``create`` makes an empty file first (SQLite takes it as a new database),
+    so that the identity is known before a connection creates the file.
+    """
     try:
+        if create:
+            with open(path, "ab"):
+                pass
         status = os.stat(path)
     except OSError:
         return None

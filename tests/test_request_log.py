@@ -101,6 +101,24 @@ def test_a_replaced_sqlite_file_is_followed_by_its_path(tmp_path):
     assert [row["title"] for row in logged_rows(f"sqlite:///{path}")] == ["after"]
 
 
+def test_a_moved_sqlite_folder_is_seen_by_stats_whoever_connected_first(tmp_path):
+    """/stats must not answer "ok" from a pooled connection to a file that has
+    left its path, even when no write has happened since that connection opened
+    (what failed in CI: a worker whose connection outlived its file's move)."""
+    folder = tmp_path / "db"
+    log = RequestLog(f"sqlite:///{folder / 'requests.db'}")
+    assert log.stats()["database"] == "ok"  # a connection to the file is now pooled, nothing written yet
+    folder.rename(tmp_path / "db-away")
+    folder.write_text("not a folder")
+    assert log.stats()["database"].startswith("unavailable")
+    assert not log._write([_row("during")])
+    folder.unlink()
+    (tmp_path / "db-away").rename(folder)
+    assert log.stats()["database"] == "ok"
+    assert log._write([_row("after")])
+    assert [row["title"] for row in logged_rows(f"sqlite:///{folder / 'requests.db'}")] == ["after"]
+
+
 def _row(title):
     from datetime import datetime, timezone
 
