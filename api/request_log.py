@@ -91,7 +91,6 @@ class RequestLog:
         # SQLite: the file's path, and its (device, inode) when last connected.
         self._sqlite_path = _sqlite_path(url)
         self._sqlite_file = None
-        self._identity_lock = threading.Lock()
         self._schema_ready = False
         self.healthy = True
 
@@ -236,12 +235,12 @@ class RequestLog:
             # file is moved, deleted or replaced. Follow the path: the identity is
             # taken *before* connecting, so a file swapped in between is noticed
             # on the next call (one needless reconnect at worst, never a stale one).
-            with self._identity_lock:
-                now_at_path = _file_identity(self._sqlite_path, create=True)
-                if now_at_path != self._sqlite_file:
-                    self._engine.dispose()
-                    self._schema_ready = False
-                    self._sqlite_file = now_at_path
+            # No lock: two threads racing here at worst both reconnect.
+            now_at_path = _file_identity(self._sqlite_path, create=True)
+            if now_at_path != self._sqlite_file:
+                self._engine.dispose()
+                self._schema_ready = False
+                self._sqlite_file = now_at_path
         return self._engine
 
     def _create_schema(self, connection) -> None:
