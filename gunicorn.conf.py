@@ -9,13 +9,20 @@ served model find the service).
 import gc
 import logging
 import os
+import sys
 
 from text_similarity_model.paths import PIDFILE
 
 wsgi_app = "wsgi:app"
 bind = os.environ.get("BIND", "127.0.0.1:5000")
 workers = int(os.environ.get("WORKERS", os.cpu_count() or 1))
-worker_class = "sync"
+# gevent: a worker serves each connection in a greenlet, so connections that
+# send their request slowly (or not at all: dropped after `keepalive`, 2 s)
+# don't hold it while others wait; with sync workers, one such connection per
+# worker stopped the service. The app's code never yields, so a worker still
+# runs one request at a time, as with sync, and spaCy is never used from two
+# threads at once (gthread's risk). Measured in README.md, "Slow clients".
+worker_class = "gevent"
 timeout = 30
 graceful_timeout = 30
 pidfile = os.environ.get("PIDFILE", str(PIDFILE))
@@ -55,7 +62,34 @@ def pre_fork(server, worker):
     gc.freeze()
 
 
+def post_worker_init(worker):
+    # gevent has patched threading by now. The request log's writer starts
+    # here, before any request: started by the first requests, two of them
+    # could race for a lock made in the master before the patching, a real
+    # lock that would block the whole worker.
+    if _services(worker):
+        _services(worker).request_log.start()
+
+
+def post_request(worker, req, environ, resp):
+    # gevent: this connection's next request waits until the worker's other
+    # connections have had their turn (gevent.idle: nothing else is ready).
+    # A keep-alive client whose next request has already arrived would
+    # otherwise be served again and again while the others wait: under wrk,
+    # p99 450 ms without this, 63 ms with gevent.sleep(0), 20 ms with idle
+    # (sync: 13 ms; README.md, "Slow clients").
+    gevent = sys.modules.get("gevent")  # imported by gevent workers only
+    if gevent:
+        gevent.idle()
+
+
 def worker_exit(server, worker):
     # Graceful stop (SIGTERM, or an old worker after SIGHUP): write what's queued.
     if _services(server):
         _services(server).request_log.close()
+    # Python's exit would then collect the logging handlers, whose callbacks
+    # take a lock gevent has patched and already torn down: "Exception ignored
+    # in: _removeHandlerRef ... TypeError" after every gevent worker (gevent
+    # issue #2148). The worker logs nothing more: flush them and forget them.
+    logging.shutdown()
+    logging._handlerList.clear()

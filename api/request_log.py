@@ -112,6 +112,11 @@ class RequestLog:
         self._ensure_writer()
         self._queue.put(row)  # counted as queued by the writer, once per batch: no lock per request
 
+    def start(self) -> None:
+        """Start this process's writer now rather than at the first request
+        (gunicorn's ``post_worker_init``: see gunicorn.conf.py)."""
+        self._ensure_writer()
+
     def close(self, timeout: float = 15.0) -> None:
         """Write what is queued and stop the writer (idempotent)."""
         if self._pid != os.getpid():

@@ -144,8 +144,10 @@ def main() -> int:
     round_ratios = [service["requests_per_s"] / floor["requests_per_s"] for floor, service in zip(floor_runs, service_runs)]
     floor, service = results.values()
     ratio = service["requests_per_s"] / floor["requests_per_s"]
+    overridden = f"with {os.environ['GUNICORN_CMD_ARGS']}" if os.environ.get("GUNICORN_CMD_ARGS") else "as configured"
     print(f"wrk -t2 -c{arguments.connections} -d{arguments.seconds}s POST /predict (n_results=3), {arguments.rounds} rounds "
-          f"alternating floor and service (medians below), gunicorn 2 sync workers, {os.cpu_count()} cores, "
+          f"alternating floor and service (medians below), gunicorn.conf.py's 2 workers {overridden}, "
+          f"{os.cpu_count()} cores, "
           f"corpus {arguments.data}, {time.strftime('%Y-%m-%d')}")
     print("| app | requests/s | p50 (ms) | p99 (ms) | errors |")
     print("|---|---:|---:|---:|---:|")
