@@ -44,6 +44,18 @@ prediction_requests = sa.Table(
     sa.Column("latency_ms", sa.Float, nullable=False),
     sa.Column("result_indexes", sa.Text, nullable=False),  # JSON list of corpus rows
 )
+#: ``POST /review`` calls. Submissions to a call for papers are unpublished:
+#: the log keeps that a review happened, of how many, never their text.
+review_requests = sa.Table(
+    "review_requests",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("n_submissions", sa.Integer, nullable=False),
+    sa.Column("n_results", sa.Integer, nullable=False),
+    sa.Column("model_version", sa.String(200), nullable=False),
+    sa.Column("latency_ms", sa.Float, nullable=False),
+)
 
 _STOP = object()
 _COUNTERS = ("queued", "written", "failed_writes", "rejected_rows", "dropped_rows")
@@ -111,6 +123,18 @@ class RequestLog:
         }
         self._ensure_writer()
         self._queue.put(row)  # counted as queued by the writer, once per batch: no lock per request
+
+    def record_review(self, n_submissions: int, n_results: int, model_version: str, latency_ms: float) -> None:
+        """A ``POST /review`` call: when, how many submissions, which model, how long; no text."""
+        row = {
+            "created_at": datetime.now(timezone.utc),
+            "n_submissions": n_submissions,
+            "n_results": n_results,
+            "model_version": model_version,
+            "latency_ms": latency_ms,
+        }
+        self._ensure_writer()
+        self._queue.put(row)
 
     def start(self) -> None:
         """Start this process's writer now rather than at the first request
@@ -191,7 +215,8 @@ class RequestLog:
         try:
             with self.engine().begin() as connection:
                 self._create_schema(connection)
-                connection.execute(prediction_requests.insert(), rows)
+                for table, table_rows in _by_table(rows):
+                    connection.execute(table.insert(), table_rows)
         except DBAPIError as error:
             if error.connection_invalidated or isinstance(error, (sa.exc.OperationalError, sa.exc.InterfaceError)):
                 return self._failed(len(rows), error)
@@ -209,7 +234,7 @@ class RequestLog:
         for row in rows:
             try:
                 with self.engine().begin() as connection:
-                    connection.execute(prediction_requests.insert(), [row])
+                    connection.execute(_table_of(row).insert(), [row])
                 self.counters.add("written")
             except (sa.exc.OperationalError, sa.exc.InterfaceError) as error:
                 return self._failed(len(rows), error)
@@ -265,6 +290,7 @@ class RequestLog:
                     sa.select(table.c.kind, sa.func.count()).group_by(table.c.kind)).all())
                 first, last = connection.execute(
                     sa.select(sa.func.min(table.c.created_at), sa.func.max(table.c.created_at))).one()
+                reviews = connection.execute(sa.select(sa.func.count()).select_from(review_requests)).scalar_one()
                 latencies = connection.execute(
                     sa.select(table.c.latency_ms).order_by(table.c.id.desc()).limit(window)).scalars().all()
         except SQLAlchemyError as error:
@@ -272,6 +298,8 @@ class RequestLog:
             return answer
         answer["database"] = "ok"
         answer["requests"] = {"total": sum(by_kind.values()), **by_kind}
+        if reviews:
+            answer["requests"]["review"] = reviews  # not in the total nor the latencies: a batch, not a query
         answer["first_request_at"] = _iso(first)
         answer["last_request_at"] = _iso(last)
         if latencies:
@@ -280,6 +308,18 @@ class RequestLog:
                                     "p90": round(float(p90), 3), "p99": round(float(p99), 3),
                                     "max": round(float(max(latencies)), 3)}
         return answer
+
+
+def _table_of(row: dict) -> sa.Table:
+    return review_requests if "n_submissions" in row else prediction_requests
+
+
+def _by_table(rows: list[dict]) -> list[tuple[sa.Table, list[dict]]]:
+    groups: dict[str, tuple[sa.Table, list[dict]]] = {}
+    for row in rows:
+        table = _table_of(row)
+        groups.setdefault(table.name, (table, []))[1].append(row)
+    return list(groups.values())
 
 
 def create_engine(url: str) -> sa.Engine:
