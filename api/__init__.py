@@ -26,6 +26,7 @@ from .model_holder import ModelHolder
 from .request_log import RequestLog
 from .openapi import build_spec
 from .resources import Facets, Health, OpenApi, Predict, RelatedTalks, Stats, Talk, Version
+from .review import Review
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -62,6 +63,7 @@ def create_app(config: dict | None = None) -> Flask:
     api.add_resource(Predict, "/predict")
     api.add_resource(Talk, "/talks/<int:index>")
     api.add_resource(RelatedTalks, "/talks/<int:index>/related")
+    api.add_resource(Review, "/review")
     api.add_resource(Facets, "/facets")
     api.add_resource(Version, "/version")
     api.add_resource(Health, "/health")

@@ -16,7 +16,8 @@ from text_similarity_model.contract import TEXT_COLUMNS
 from text_similarity_model.model import FILTER_COLUMNS
 
 from .errors import kilobytes
-from .schemas import NOT_BLANK, OneOrMany, PredictRequestSchema, RelatedQuerySchema, WholeNumber
+from .review import MAX_REVIEW_BODY_BYTES, MAX_SUBMISSIONS, ReviewQuerySchema
+from .schemas import MAX_TEXT_LENGTH, NOT_BLANK, OneOrMany, PredictRequestSchema, RelatedQuerySchema, WholeNumber
 
 
 class ResponseSchema(Schema):
@@ -99,6 +100,49 @@ class StatsSchema(ResponseSchema):
     first_request_at = fields.String(allow_none=True)
     last_request_at = fields.String(allow_none=True)
     latency_ms = fields.Dict(keys=fields.String(), values=fields.Float())
+
+
+class ReviewSummarySchema(ResponseSchema):
+    format = fields.String(required=True, metadata={"description": "how the submissions were read: JSON or CSV"})
+    submissions = fields.Integer(required=True, metadata={"description": "submissions reviewed"})
+    skipped = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True,
+                          metadata={"description": "submissions left out, by reason (e.g. no text)"})
+    already_given = fields.Integer(required=True, metadata={"description": "submissions that are a past talk given again"})
+    duplicate_groups = fields.Integer(required=True, metadata={"description": "groups of submissions that are the same talk"})
+    in_duplicate_groups = fields.Integer(required=True)
+    n_results = fields.Integer(required=True)
+
+
+class ReviewedSubmissionSchema(ResponseSchema):
+    id = fields.Raw(required=True, metadata={"description": "the submission's id or code, else its position from 1"})
+    row = fields.Integer(required=True, metadata={"description": "its position in the request, from 1"})
+    title = fields.String(required=True)
+    description = fields.String(required=True)
+    related = fields.List(fields.Nested(PredictionSchema), required=True, metadata={
+        "description": "the most related past talks, best first; same_talk marks a talk this submission is"})
+    duplicates = fields.List(fields.Raw(), required=True, metadata={
+        "description": "ids of the other submissions of this request that are the same talk"})
+    # Last: the name would hide marshmallow's `fields` from the lines below it.
+    fields = fields.Dict(keys=fields.String(), values=fields.String(), required=True,
+                         metadata={"description": "the submission's other fields, as text"})
+
+
+class ReviewSchema(ResponseSchema):
+    model_version = fields.String(required=True)
+    summary = fields.Nested(ReviewSummarySchema, required=True)
+    submissions = fields.List(fields.Nested(ReviewedSubmissionSchema), required=True)
+
+
+def _review_body(max_submissions: int) -> dict:
+    """What ``POST /review`` accepts as JSON (api/review.py checks exactly this)."""
+    text = {name: {"type": "string", "maxLength": MAX_TEXT_LENGTH[limit]}
+            for name, limit in (("title", "title"), ("description", "description"), ("abstract", "description"))}
+    submission = {"type": "object", "additionalProperties": True, "properties": {
+        "id": {"anyOf": [{"type": "string"}, {"type": "integer"}]}, "code": {"type": "string"}, **text}}
+    submissions = {"type": "array", "minItems": 1, "maxItems": max_submissions, "items": submission}
+    pretalx = {"type": "object", "required": ["results"], "properties": {"results": submissions},
+               "description": "a saved page of pretalx's /api/events/<event>/submissions/"}
+    return {"anyOf": [submissions, pretalx]}
 
 
 def _whole_number(converter, field, ret: dict, **kwargs) -> dict:
@@ -192,7 +236,7 @@ def build_spec(max_body_bytes: int) -> dict:
     plugin.converter.add_attribute_function(_whole_number)
     plugin.converter.add_attribute_function(_one_or_many)
     for schema in (ErrorSchema, SharedTermSchema, TalkSchema, PredictionSchema, PredictionsSchema, FacetsSchema,
-                   VersionSchema, HealthSchema, StatsSchema, PredictRequestSchema):
+                   VersionSchema, HealthSchema, StatsSchema, PredictRequestSchema, ReviewSchema):
         # The document's names are the classes' without "Schema" (as apispec names them by default).
         spec.components.schema(schema.__name__.removesuffix("Schema"), schema=schema)
 
@@ -228,6 +272,25 @@ def build_spec(max_body_bytes: int) -> dict:
             for name in FILTER_COLUMNS],
         "responses": {"200": _response("related talks, best first", "Predictions"), "400": bad_request,
                       "404": not_found, "414": REQUEST_LINE_TOO_LONG},
+    }})
+    review_n_results = plugin.converter.field2property(ReviewQuerySchema().fields["n_results"])
+    spec.path("/review", operations={"post": {
+        "summary": "Review a batch of submissions of a call for papers",
+        "description": (f"Each submission's most related past talks (same_talk: it is one of them, given again) and the "
+                        f"other submissions of the batch that are the same talk. Up to {MAX_SUBMISSIONS} submissions as a "
+                        "JSON list or a CSV with title and description columns; the request log keeps no submission text."),
+        "parameters": [{"name": "n_results", "in": "query", "required": False, "schema": {"anyOf": review_n_results["anyOf"]},
+                        "description": review_n_results.get("description", "")}],
+        "requestBody": {"required": True, "content": {
+            "application/json": {"schema": _review_body(MAX_SUBMISSIONS)},
+            "text/csv": {"schema": {"type": "string", "description": "a header line naming title and description, "
+                                                                    "then one line per submission"}},
+        }},
+        "responses": {"200": _response("each submission with its related past talks and duplicates", "Review"),
+                      "400": _response("a submission is invalid, or the CSV has no title/description column; the message says which"),
+                      "413": _response(f"over {MAX_SUBMISSIONS} submissions or a body over {kilobytes(MAX_REVIEW_BODY_BYTES)}: "
+                                       "the command line reviews any number"),
+                      "415": _response("body neither JSON nor CSV")},
     }})
     for path, schema, summary in (("/facets", "Facets", "The values the filters can take, from the corpus"),
                                   ("/version", "Version", "Which model answers, with its metadata"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, render_template
 
+from .review import MAX_SUBMISSIONS
 from .schemas import MAX_RESULTS, MAX_TEXT_LENGTH
 
 blueprint = Blueprint("page", __name__)
@@ -68,6 +69,21 @@ def index():
         cities=cities,
         tracks=tracks,
         names={"cidade": dict(cities), "trilha": dict(tracks)},
+    )
+
+
+@blueprint.get("/revisar")
+def review():
+    """Revisar submissões: a CSV of a call's submissions through ``POST /review``."""
+    model = current_app.extensions["palestras"].model_holder.model
+    facets = model.facets()
+    return render_template(
+        "review.html",
+        n_talks=thousands(len(model)),
+        max_results=MAX_RESULTS,
+        max_submissions=MAX_SUBMISSIONS,
+        names={"cidade": {slug: city_name(slug) for slug in facets["cidade"]},
+               "trilha": {slug: track_name(slug) for slug in facets["trilha"]}},
     )
 
 

@@ -59,11 +59,11 @@ class WholeNumber(fields.Integer):
         return value
 
 
-def n_results_field() -> WholeNumber:
+def n_results_field(default: int = N_RESULTS) -> WholeNumber:
     return WholeNumber(
-        load_default=N_RESULTS,
+        load_default=default,
         validate=Range(min=1, max=MAX_RESULTS, error=f"Must be between 1 and {MAX_RESULTS}."),
-        metadata={"description": f"how many talks to return (1-{MAX_RESULTS}, default {N_RESULTS})"},
+        metadata={"description": f"how many talks to return (1-{MAX_RESULTS}, default {default})"},
     )
 
 

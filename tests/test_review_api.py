@@ -1,0 +1,148 @@
+"""POST /review: a batch of a call's submissions through the API, and what
+the request log keeps of it (nothing of their text)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+
+import pytest
+
+from api import create_app
+from api.review import MAX_SUBMISSIONS
+
+# A marker no corpus has: found anywhere in the request log, a submission leaked.
+SECRET = "Zyxwvut confidencial"
+
+
+@pytest.fixture
+def batch(sample_talks) -> list[dict]:
+    """Four submissions: a past talk sent again with a changed title, the same
+    new talk sent by two co-speakers (one edits a sentence), and a fourth unlike any."""
+    past = sample_talks.iloc[0]
+    new_description = (f"{SECRET}: como versionar dados e modelos com DVC, do notebook ao pipeline reproduzível, "
+                       "com armazenamento remoto, métricas comparadas entre experimentos e integração contínua.")
+    return [
+        {"id": "A1", "title": "Pandas sem mistério", "description": past["description"]},
+        {"id": "B1", "title": "Versionando dados com DVC", "description": new_description, "speaker": "Ana"},
+        {"id": "B2", "title": "Versionando dados com DVC", "description": new_description.replace("do notebook", "desde o notebook"),
+         "speaker": "Bia"},
+        {"id": "C1", "title": "Acessibilidade em jogos para celular", "description": "Leitores de tela, contraste e legendas em jogos."},
+    ]
+
+
+def by_id(answer: dict) -> dict:
+    return {submission["id"]: submission for submission in answer["submissions"]}
+
+
+def test_a_batch_tells_the_given_again_and_the_duplicates(client, batch, sample_talks):
+    response = client.post("/review", json=batch)
+    assert response.status_code == 200, response.json
+    answer = response.json
+    found = by_id(answer)
+    assert list(found) == ["A1", "B1", "B2", "C1"]
+    assert found["A1"]["related"][0]["title"] == sample_talks.iloc[0]["title"]
+    assert found["A1"]["related"][0]["same_talk"] is True
+    assert found["B1"]["duplicates"] == ["B2"] and found["B2"]["duplicates"] == ["B1"]
+    assert found["A1"]["duplicates"] == [] and found["C1"]["duplicates"] == []
+    assert not any(talk["same_talk"] for talk in found["C1"]["related"])
+    assert found["B1"]["fields"] == {"speaker": "Ana"}
+    assert all(len(submission["related"]) <= 5 for submission in answer["submissions"])  # the command line's -n 5
+    assert answer["summary"] | {"format": None} == answer["summary"] | {
+        "format": None, "submissions": 4, "already_given": 1, "duplicate_groups": 1, "in_duplicate_groups": 2}
+    assert answer["model_version"] == client.get("/version").json["model_version"]
+
+
+def test_a_csv_body_gets_the_same_review_as_json(client, batch):
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=["id", "title", "description", "speaker"])
+    writer.writeheader()
+    writer.writerows(batch)
+    from_csv = client.post("/review?n_results=2", data=text.getvalue().encode(), content_type="text/csv")
+    from_json = client.post("/review?n_results=2", json=batch)
+    assert from_csv.status_code == 200, from_csv.json
+    assert [(s["id"], s["duplicates"], [t["index"] for t in s["related"]]) for s in from_csv.json["submissions"]] == \
+           [(s["id"], s["duplicates"], [t["index"] for t in s["related"]]) for s in from_json.json["submissions"]]
+    assert all(len(s["related"]) <= 2 for s in from_csv.json["submissions"])
+    assert from_csv.json["summary"]["format"] == "CSV"
+
+
+def test_pretalx_s_saved_response_is_read_with_abstract_and_description(client, sample_talks):
+    talk = sample_talks.iloc[1]
+    first, rest = talk["description"].split(". ", 1)
+    page = {"count": 1, "next": None, "results": [
+        {"code": "XK9P2A", "title": talk["title"], "abstract": first + ".", "description": rest,
+         "track": {"pt-br": "Python", "en": "Python"}}]}
+    response = client.post("/review", json=page)
+    assert response.status_code == 200, response.json
+    submission = response.json["submissions"][0]
+    assert submission["id"] == "XK9P2A"
+    assert submission["related"][0]["same_talk"] is True and submission["related"][0]["title"] == talk["title"]
+
+
+def test_ids_are_row_numbers_when_the_submissions_have_none(client):
+    answer = client.post("/review", json=[{"title": "Flask", "description": ""}, {"title": "", "description": "Kotlin"}]).json
+    assert [s["id"] for s in answer["submissions"]] == [1, 2]
+
+
+def test_blank_submissions_are_counted_as_skipped(client):
+    answer = client.post("/review", json=[{"title": "Flask", "description": ""}, {"title": "  ", "description": ""}]).json
+    assert answer["summary"]["submissions"] == 1
+    assert sum(answer["summary"]["skipped"].values()) == 1
+
+
+def test_over_the_limit_is_refused_naming_it_and_the_command_line(client):
+    response = client.post("/review", json=[{"title": f"Palestra {i}", "description": ""} for i in range(MAX_SUBMISSIONS + 1)])
+    assert response.status_code == 413
+    assert f"at most {MAX_SUBMISSIONS} submissions" in response.json["message"]
+    assert "text_similarity_model review" in response.json["message"]
+    at_limit = client.post("/review", json=[{"title": f"Palestra {i}", "description": ""} for i in range(MAX_SUBMISSIONS)])
+    assert at_limit.status_code == 200
+
+
+def test_a_body_over_its_limit_is_refused_naming_the_command_line(client):
+    huge = b'[{"title": "x", "description": "' + b"a" * (9 * 1024 * 1024) + b'"}]'
+    response = client.post("/review", data=huge, content_type="application/json")
+    assert response.status_code == 413
+    assert "text_similarity_model review" in response.json["message"]
+
+
+@pytest.mark.parametrize("body, content_type, message", [
+    ([], "application/json", "no submissions"),
+    ([{"title": "ok", "description": ""}, "texto solto"], "application/json", "submission 2 is not an object"),
+    ([{"title": "a" * 301, "description": ""}], "application/json", "submission 1: title has 301 characters, over 300"),
+    ([{"title": "ok", "description": 7}], "application/json", "submission 1: description must be text"),
+    ({"title": "ok"}, "application/json", "JSON list of submissions"),
+    ("titulo,resumo\nFlask,API\n", "text/csv", "no 'description' column"),
+    ("not json", "application/json", "not valid JSON"),
+])
+def test_bad_batches_get_a_400_naming_the_problem(client, body, content_type, message):
+    data = body if isinstance(body, str) else json.dumps(body)
+    response = client.post("/review", data=data.encode(), content_type=content_type)
+    assert response.status_code == 400
+    assert message in response.json["message"]
+
+
+def test_n_results_is_checked_as_elsewhere(client):
+    response = client.post("/review?n_results=0", json=[{"title": "Flask", "description": ""}])
+    assert response.status_code == 400 and "n_results" in response.json["message"]
+
+
+def test_the_request_log_keeps_no_submission_text(sample_model_path, tmp_path, batch):
+    database = tmp_path / "requests.db"
+    app = create_app({"MODEL_PATH": str(sample_model_path), "DATABASE_URL": f"sqlite:///{database}"})
+    client = app.test_client()
+    assert client.post("/review", json=batch).status_code == 200
+    assert client.post("/predict", json={"title": "Flask", "description": ""}).status_code == 200  # a query is kept
+    request_log = app.extensions["palestras"].request_log
+    request_log.close()  # writes what is queued
+    deadline = time.monotonic() + 10
+    while request_log.counters.snapshot()["written"] < 2:
+        assert time.monotonic() < deadline, request_log.counters.snapshot()
+        time.sleep(0.05)
+    stored = b"".join(path.read_bytes() for path in tmp_path.glob("requests.db*"))
+    assert SECRET.encode() not in stored and "Versionando".encode() not in stored
+    stats = client.get("/stats").json
+    assert stats["requests"]["review"] == 1 and stats["requests"]["predict"] == 1
