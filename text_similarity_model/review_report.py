@@ -113,7 +113,7 @@ h2,h3,h4{overflow-wrap:anywhere}
 .resumo li{background:var(--cartao);border:1px solid var(--borda);border-radius:.5rem;padding:.5rem 1rem}
 .resumo strong{display:block;font-size:1.5rem}
 .grafico{background:var(--cartao);border:1px solid var(--borda);border-radius:.5rem;padding:.5rem 1rem}
-.grafico svg{width:100%;height:auto;display:block}
+.grafico svg{width:100%;height:auto;display:block;color:var(--destaque)}
 .controles{display:flex;flex-wrap:wrap;gap:.5rem 1rem;align-items:end;margin:1rem 0;background:var(--cartao);
 border:1px solid var(--borda);border-radius:.5rem;padding:.75rem 1rem}
 .controles label{display:flex;flex-direction:column;font-weight:600}
