@@ -362,3 +362,44 @@ def test_an_empty_file_message_names_the_file(tmp_path):
     path.write_text("   \n")
     with pytest.raises(DataError, match="empty.json: the file is empty"):
         read_submissions(path)
+
+
+# -- the HTML report in a browser ------------------------------------------------
+
+
+@pytest.mark.browser
+def test_the_html_report_filters_and_sorts_in_chromium_offline(capsys, call_csv, sample_model_path, tmp_path):
+    from tests.support.browser import chromium
+
+    report = tmp_path / "r.html"
+    assert _review(capsys, call_csv, sample_model_path, "-o", report)[0] == 0
+    with chromium() as browser:
+        page = browser.new_page()
+        errors, requests = [], []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+        page.on("request", lambda request: requests.append(request.url))
+        page.goto(report.as_uri())
+        assert page.text_content("#contagem") == "4 de 4 submissões"
+        page.check("#filtro-duplicatas")
+        assert page.text_content("#contagem") == "2 de 4 submissões"
+        visible = page.locator(".submissao:visible .cabecalho h2")
+        assert visible.all_text_contents() == [f"#S1 {_title_of(call_csv, 'S1')}", f"#S3 {_title_of(call_csv, 'S3')}"]
+        page.uncheck("#filtro-duplicatas")
+        page.fill("#filtro-texto", "COROUTINES")  # case and accents aside
+        assert page.text_content("#contagem") == "1 de 4 submissões"
+        # The submitted <script> is text on the page, never run.
+        assert "<script>window.pwned=1</script>" in page.locator(".submissao:visible h2").text_content()
+        assert page.evaluate("window.pwned") is None
+        page.fill("#filtro-texto", "")
+        page.select_option("#ordem", "menor")
+        best = [float(value) for value in page.eval_on_selector_all(".submissao", "items => items.map(i => i.dataset.melhor)")]
+        assert best == sorted(best) and best[0] < best[-1]
+        page.select_option("#ordem", "entrada")
+        assert page.locator(".submissao .id").first.text_content() == "#S1"
+        assert errors == [] and requests == [report.as_uri()]
+
+
+def _title_of(path: Path, identity: str) -> str:
+    with path.open(newline="", encoding="utf-8") as handle:
+        return next(row["title"] for row in csv.DictReader(handle) if row["id"] == identity)
