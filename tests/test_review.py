@@ -74,6 +74,13 @@ def test_a_csv_row_with_more_fields_than_the_header_is_skipped_as_unreadable(tmp
     assert dict(submissions.skipped) == {"unreadable": 1}
 
 
+def test_a_csv_saved_with_a_byte_order_mark_is_read(tmp_path):
+    path = tmp_path / "excel.csv"
+    path.write_bytes("title,description\nFlask em produção,Deploy com gunicorn\n".encode("utf-8-sig"))
+    assert [(item.title, item.description) for item in read_submissions(path).items] == [
+        ("Flask em produção", "Deploy com gunicorn")]
+
+
 def test_pretalx_s_saved_response_is_read_with_codes_and_abstract_and_description_joined():
     submissions = read_submissions(PRETALX)
     assert submissions.format.startswith("pretalx submissions JSON")

@@ -29,7 +29,6 @@ keeps only the pairs the rule flags.
 from __future__ import annotations
 
 import csv
-import io
 import json
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
@@ -143,13 +142,25 @@ def submissions_from_records(records: Iterable, format: str = "records") -> Subm
 def read_submissions(path: str | Path) -> Submissions:
     """The submissions of the file ``path``: CSV or pretalx JSON, told by its
     content (:attr:`Submissions.format` says which). Every failure a user can
-    cause raises :class:`.DataError` naming the file and the fix."""
+    cause raises :class:`.DataError` naming the file and the fix.
+
+    A CSV is read as a stream, a row at a time: a file of 100,000 rows is
+    never held whole (as text and again as the csv module's buffer)."""
     path = Path(path)
-    text = _read_text(path)
-    if text.lstrip()[:1] in ("{", "["):
-        submissions = _pretalx_submissions(path, text)
-    else:
-        submissions = _csv_submissions(path, text)
+    try:
+        with _open_text(path) as handle:
+            start = _first_character(handle)
+            if not start:
+                raise DataError(f"{path}: the file is empty; expected a CSV with a header line title,description "
+                                "or pretalx's submissions JSON")
+            handle.seek(0)
+            if start in "{[":
+                submissions = _pretalx_submissions(path, handle.read())
+            else:
+                submissions = _csv_submissions(path, handle)
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not UTF-8 text (bad byte at offset {_bad_byte_offset(path)}); "
+                        "save it as UTF-8 (e.g. iconv -f latin1 -t utf-8)") from None
     if not submissions.items:
         reasons = "; ".join(submissions.skipped_lines())
         raise DataError(f"{path}: no submission has a title or a description ({reasons}); "
@@ -157,9 +168,9 @@ def read_submissions(path: str | Path) -> Submissions:
     return submissions
 
 
-def _read_text(path: Path) -> str:
+def _open_text(path: Path):
     try:
-        raw = path.read_bytes()
+        return path.open(encoding="utf-8-sig", newline="")
     except FileNotFoundError:
         raise DataError(f"{path}: no such file; pass the submissions (a CSV with title,description, "
                         "or pretalx's submissions JSON)") from None
@@ -167,19 +178,26 @@ def _read_text(path: Path) -> str:
         raise DataError(f"{path}: is a folder; pass the submissions file inside it") from None
     except PermissionError:
         raise DataError(f"{path}: permission denied; make the file readable") from None
+
+
+def _first_character(handle) -> str:
+    """The first character of ``handle`` that is not white space ("" for none)."""
+    while block := handle.read(1 << 16):
+        if text := block.lstrip():
+            return text[0]
+    return ""
+
+
+def _bad_byte_offset(path: Path) -> int:
     try:
-        text = raw.decode("utf-8-sig")
+        path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        raise DataError(f"{path}: not UTF-8 text (bad byte at offset {error.start}); "
-                        "save it as UTF-8 (e.g. iconv -f latin1 -t utf-8)") from None
-    if not text.strip():
-        raise DataError(f"{path}: the file is empty; expected a CSV with a header line title,description "
-                        "or pretalx's submissions JSON")
-    return text
+        return error.start
+    return -1  # pragma: no cover: only called when decoding failed
 
 
-def _csv_submissions(path: Path, text: str) -> Submissions:
-    reader = csv.reader(io.StringIO(text, newline=""))
+def _csv_submissions(path: Path, handle) -> Submissions:
+    reader = csv.reader(handle)
     try:
         header = [name.strip() for name in next(reader)]
         missing = [name for name in ("title", "description") if name not in header]
