@@ -161,20 +161,61 @@ def _field_matrices(model, records):
     return matrix([title for title, _ in rows]), matrix([description for _, description in rows])
 
 
-def test_same_talk_pairs_of_an_empty_batch_is_empty():
+def test_same_talk_pairs_of_an_empty_batch_is_empty(trained_model):
     empty = sp.csr_matrix((0, 5), dtype=np.float32)
-    assert same_talk_pairs(empty, empty, lambda title, description: title > 0.9).shape == (0, 0)
+    assert same_talk_pairs(empty, empty, trained_model.repeats).shape == (0, 0)
+
+
+@pytest.mark.parametrize("thresholds", [(0.95, 0.95, 0.80), (0.5, 0.7, 0.4), (0.3, 0.2, 0.6), (0.9, 0.99, 0.85)])
+def test_the_pruned_search_finds_every_pair_the_rule_flags_on_random_vectors(thresholds):
+    """Prefix filtering leaves out only pairs that can't be flagged: on
+    random rows, with terms common and rare, the pairs of the rule applied
+    to every pair, whatever its thresholds."""
+    from text_similarity_model.repeats import RepeatDetector
+
+    rng = np.random.default_rng(7)
+    detector = RepeatDetector(*thresholds)
+
+    def rows(count: int, n_terms: int) -> sp.csr_matrix:
+        # Zipf-like term frequencies; a third of the rows near-copies of others.
+        dense = (rng.random((count, n_terms)) < 0.6 / np.arange(1, n_terms + 1) ** 0.5) * rng.random((count, n_terms))
+        copies = rng.integers(0, count, count // 3)
+        dense[: count // 3] = dense[copies] + 0.1 * rng.random((count // 3, n_terms)) * (dense[copies] > 0)
+        norms = np.linalg.norm(dense, axis=1, keepdims=True)
+        return sp.csr_matrix(np.divide(dense, norms, out=np.zeros_like(dense), where=norms > 0), dtype=np.float32)
+
+    titles, descriptions = rows(300, 30), rows(300, 80)
+    found = same_talk_pairs(titles, descriptions, detector, block_cells=3_000).toarray()
+    rule = detector.same_talk((titles @ titles.T).toarray(), (descriptions @ descriptions.T).toarray())
+    np.fill_diagonal(rule, False)
+    # A pair sharing no term at all has both cosines 0: looked for only where the rule flags (0, 0).
+    assert np.array_equal(found, rule & ((titles @ titles.T).toarray() + (descriptions @ descriptions.T).toarray() > 0))
+    assert found.any()
+
+
+@pytest.fixture(scope="module")
+def real_model(real_csv):
+    from text_similarity_model import Model
+    from text_similarity_model.data import read_talks_csv
+
+    model = Model(version="real-review-test")
+    model.train(read_talks_csv(real_csv)[0])
+    return model
 
 
 @pytest.mark.real_corpus
 @pytest.mark.slow
-def test_an_edited_copy_of_a_real_talk_is_flagged_already_given(real_csv, tmp_path):
-    from text_similarity_model import Model
-    from text_similarity_model.data import read_talks_csv
+def test_the_pruned_search_on_the_real_corpus_equals_every_talk_against_every_other(real_model):
+    detector = real_model.repeats
+    found = same_talk_pairs(detector.titles_, detector.descriptions_, detector)
+    first, other = sp.triu(found, k=1).nonzero()
+    assert set(zip(first.tolist(), other.tolist())) == detector.corpus_pairs()
 
-    talks = read_talks_csv(real_csv)[0]
-    model = Model(version="real-review-test")
-    model.train(talks)
+
+@pytest.mark.real_corpus
+@pytest.mark.slow
+def test_an_edited_copy_of_a_real_talk_is_flagged_already_given(real_model, tmp_path):
+    model = real_model
     index = 1000
     talk = {"title": model.talk(index)["title"], "description": model.talk(index)["description"]}
     sentences = talk["description"].split(". ")

@@ -42,6 +42,7 @@ from scipy.sparse.csgraph import connected_components
 from .contract import N_RELATED
 from .errors import DataError
 from .model import N_TERMS, Model, Ranking
+from .repeats import RepeatDetector
 
 #: Submissions ranked between two progress updates; also the unit in which
 #: their field vectors are gathered into sparse matrices.
@@ -393,48 +394,90 @@ def review(submissions: Submissions | Iterable[Mapping], model: Model, n_results
     titles = sp.vstack(title_chunks, format="csr") if title_chunks else sp.csr_matrix((0, 0), dtype=np.float32)
     descriptions = (sp.vstack(description_chunks, format="csr") if description_chunks
                     else sp.csr_matrix((0, 0), dtype=np.float32))
-    duplicates = same_talk_pairs(titles, descriptions, model.repeats.same_talk, block_cells)
+    duplicates = same_talk_pairs(titles, descriptions, model.repeats, block_cells)
     return Review(model, submissions, n_results, related, scores, same_talks, terms, shares, duplicates)
 
 
-def same_talk_pairs(titles: sp.csr_matrix, descriptions: sp.csr_matrix, same_talk, block_cells: int = BLOCK_CELLS
-                    ) -> sp.csr_matrix:
-    """Which rows of a batch are the same talk: ``same_talk(title cosines,
-    description cosines)`` (the rule, element-wise) on every pair of rows of
-    ``titles`` and ``descriptions`` (each shape (n, n_terms), rows
-    L2-normalised), as a symmetric boolean CSR of shape (n, n) without its
-    diagonal.
+def same_talk_pairs(titles: sp.csr_matrix, descriptions: sp.csr_matrix, detector: RepeatDetector,
+                    block_cells: int = BLOCK_CELLS) -> sp.csr_matrix:
+    """Which rows of a batch are the same talk: ``detector.same_talk``
+    (:meth:`.RepeatDetector.same_talk`, the rule) on the cosines of the titles
+    and of the descriptions of every pair of rows of ``titles`` and
+    ``descriptions`` (each shape (n, n_terms), rows L2-normalised), as a
+    symmetric boolean CSR of shape (n, n) without its diagonal.
 
-    Sparse products, a block of rows against the rows from the block on
-    (each pair once) at a time, about ``block_cells`` cells each: only pairs
-    sharing a term get a cosine, and only those the rule flags are kept."""
+    Every pair the rule flags has a titles' cosine of at least one floor or
+    a descriptions' of at least the other (:meth:`.RepeatDetector.floors`),
+    so each field only looks for pairs above its floor, by prefix filtering
+    (as all-pairs similarity search does): a row's most common terms whose
+    weights' norm stays below the floor are left out of the index, since a
+    pair sharing no other term can't reach it; the index is most talks' few
+    rarest terms. The candidates come from a sparse product, a block of rows
+    against the rows from the block on (each pair once) at a time, about
+    ``block_cells`` cells each, and get their exact cosines before the rule
+    is applied: the same pairs as the rule on every pair, without the
+    product of 100,000 descriptions by each other."""
     count = titles.shape[0]
+    indexes = [_prefix_filtered(matrix, floor) for matrix, floor in zip((titles, descriptions), detector.floors())]
     firsts, others = [], []
     block = max(1, block_cells // max(count, 1))
     for start in range(0, count, block):
         end = min(start + block, count)
-        later_titles, later_descriptions = titles[start:], descriptions[start:]
-        title_cosines = (titles[start:end] @ later_titles.T).tocoo()
-        description_cosines = (descriptions[start:end] @ later_descriptions.T).tocoo()
-        # The two products' entries aligned on the pairs either has (a pair
-        # with similar titles and nothing shared in the descriptions counts too).
+        keys = [_candidates(matrix[start:end], indexed[start:], prefix_norms[start:], floor)
+                for matrix, (indexed, prefix_norms, floor) in zip((titles, descriptions), indexes)]
         width = count - start
-        title_keys = title_cosines.row.astype(np.int64) * width + title_cosines.col
-        description_keys = description_cosines.row.astype(np.int64) * width + description_cosines.col
-        keys = np.union1d(title_keys, description_keys)
-        title_values, description_values = np.zeros(len(keys)), np.zeros(len(keys))
-        title_values[np.searchsorted(keys, title_keys)] = title_cosines.data
-        description_values[np.searchsorted(keys, description_keys)] = description_cosines.data
-        flagged = keys[np.asarray(same_talk(title_values, description_values), dtype=bool)]
-        first, other = flagged // width + start, flagged % width + start
-        later = other > first  # each pair once, never a submission with itself
-        firsts.append(first[later])
-        others.append(other[later])
+        candidates = np.union1d(*keys)
+        first, other = candidates // width + start, candidates % width + start
+        later = other > first  # each pair once, never a row with itself
+        first, other = first[later], other[later]
+        flags = np.asarray(detector.same_talk(_row_dots(titles, first, other), _row_dots(descriptions, first, other)),
+                           dtype=bool)
+        firsts.append(first[flags])
+        others.append(other[flags])
     first = np.concatenate(firsts) if firsts else np.empty(0, dtype=np.int64)
     other = np.concatenate(others) if others else np.empty(0, dtype=np.int64)
     pairs = sp.coo_matrix((np.ones(2 * len(first), dtype=bool),
                            (np.concatenate([first, other]), np.concatenate([other, first]))), shape=(count, count))
     return pairs.tocsr()
+
+
+def _prefix_filtered(matrix: sp.csr_matrix, floor: float) -> tuple[sp.csr_matrix, np.ndarray, float]:
+    """``(indexed, prefix_norms, floor)``: ``matrix`` without each row's
+    prefix, its most common terms (in the batch) whose weights' norm stays
+    below ``floor``, and the norm of each row's prefix. A row ``x`` and a row
+    ``y`` sharing no term of ``y``'s indexed part have ``x . y <= |y's
+    prefix| < floor``."""
+    rows = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
+    frequency = np.bincount(matrix.indices, minlength=matrix.shape[1])
+    rank = np.empty(matrix.shape[1], dtype=np.int64)
+    rank[np.argsort(-frequency, kind="stable")] = np.arange(matrix.shape[1])
+    order = np.lexsort((rank[matrix.indices], rows))  # each row's terms, most common first
+    squares = matrix.data[order].astype(np.float64) ** 2
+    cumulative = np.cumsum(squares)
+    before_row = np.concatenate([[0.0], cumulative])[matrix.indptr[:-1]]
+    # A margin below the floor: rounding must never leave a pair out.
+    margin = 1e-6
+    in_prefix = cumulative - before_row[rows] < max(floor - margin, 0.0) ** 2
+    prefix_norms = np.sqrt(np.bincount(rows, weights=squares * in_prefix, minlength=matrix.shape[0]))
+    kept = order[~in_prefix]
+    indexed = sp.csr_matrix((matrix.data[kept], (rows[kept], matrix.indices[kept])), shape=matrix.shape)
+    return indexed, prefix_norms, floor - margin
+
+
+def _candidates(block: sp.csr_matrix, indexed: sp.csr_matrix, prefix_norms: np.ndarray, floor: float) -> np.ndarray:
+    """The pairs (row of ``block``, row of ``indexed``) whose cosine may reach
+    ``floor``, as keys ``row * n_indexed + column``: those sharing an indexed
+    term, with their shared part plus the prefix's norm at the floor or more."""
+    partial = (block @ indexed.T).tocoo()
+    possible = partial.data + prefix_norms[partial.col] >= floor
+    return partial.row[possible].astype(np.int64) * indexed.shape[0] + partial.col[possible]
+
+
+def _row_dots(matrix: sp.csr_matrix, first: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """The dot product of rows ``first[k]`` and ``other[k]`` of ``matrix``, for each k."""
+    if not len(first):
+        return np.zeros(0)
+    return np.asarray(matrix[first].multiply(matrix[other]).sum(axis=1), dtype=np.float64).ravel()
 
 
 def _field_matrix(vectors: list[dict[int, float]], n_terms: int) -> sp.csr_matrix:
