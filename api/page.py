@@ -10,25 +10,12 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, render_template
 
+from text_similarity_model.names import city_name, track_name
+
 from .review import MAX_SUBMISSIONS
 from .schemas import MAX_RESULTS, MAX_TEXT_LENGTH
 
 blueprint = Blueprint("page", __name__)
-
-# The corpus keeps the TDC site's slugs; people read the names.
-CITY_NAMES = {
-    "belohorizonte": "Belo Horizonte",
-    "brasilia": "Brasília",
-    "curitiba": "Curitiba",
-    "florianopolis": "Florianópolis",
-    "fortaleza": "Fortaleza",
-    "goiania": "Goiânia",
-    "portoalegre": "Porto Alegre",
-    "recife": "Recife",
-    "riodejaneiro": "Rio de Janeiro",
-    "salvador": "Salvador",
-    "saopaulo": "São Paulo",
-}
 
 # Only what the app serves, and no inline script or style: text from the
 # corpus can never become code, even if a bug let it into the markup.
@@ -42,16 +29,6 @@ CONTENT_SECURITY_POLICY = (
 def thousands(number: int) -> str:
     """``2501`` -> ``"2.501"``, as written in Portuguese."""
     return f"{number:,}".replace(",", ".")
-
-
-def city_name(slug: str) -> str:
-    """``"saopaulo"`` -> ``"São Paulo"``; an unknown slug is shown as it is."""
-    return CITY_NAMES.get(slug, slug)
-
-
-def track_name(slug: str) -> str:
-    """``"trilha-machine-learning"`` -> ``"Machine learning"``."""
-    return slug.removeprefix("trilha-").replace("-", " ").strip().capitalize() or slug
 
 
 @blueprint.get("/")

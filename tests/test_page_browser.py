@@ -8,7 +8,6 @@ missing browser fails these tests instead of skipping them.
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -17,16 +16,12 @@ import pytest
 import requests
 
 from api.schemas import MAX_TEXT_LENGTH
-from tests.support.require import skip_or_fail
+from tests.support.browser import chromium
 from tests.support.servers import running_gunicorn
 
 pytestmark = [pytest.mark.browser, pytest.mark.gunicorn]
 
-CHROMIUM = Path(os.environ.get("PALESTRAS_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-# No network but loopback, no first-run chores: the page must work offline.
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 DESKTOP = {"width": 1100, "height": 900}
 PHONE = {"width": 375, "height": 812}
@@ -44,23 +39,10 @@ HOSTILE_TALK = {
 }
 
 
-def _sync_playwright():
-    if not CHROMIUM.exists():
-        skip_or_fail(f"no Chromium at {CHROMIUM}: apt-get install chromium", "PALESTRAS_REQUIRE_BROWSER")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        skip_or_fail("playwright is not installed: pip install -r requirements-dev.txt", "PALESTRAS_REQUIRE_BROWSER")
-    return sync_playwright
-
-
 @pytest.fixture(scope="module")
 def browser():
-    sync_playwright = _sync_playwright()
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,7 @@
 
     text_similarity_model train DATA.csv MODEL.pkl [--version V]
     text_similarity_model predict MODEL.pkl --title T --description D [-n 5]
+    text_similarity_model review SUBMISSIONS [MODEL.pkl] -o REPORT.html|.json|.csv [-n 5]
     text_similarity_model evaluate DATA.csv [--k 5] [--split-year Y | --repeats] [--json]
     text_similarity_model tune DATA.csv [--n-iter 60] [--param NAME=V1,V2 ...] [--json]
     text_similarity_model update DATA.csv [--models-dir models] [--pidfile P] [--force] [thresholds]
@@ -20,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from .contract import N_RESULTS, TEXT_COLUMNS
+from .contract import N_RELATED, N_RESULTS, TEXT_COLUMNS
 from .errors import PalestrasError
 from .metrics import DEFAULT_K
 from .paths import MODELS_DIR, PIDFILE
@@ -62,6 +63,26 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--description", default="", help="the query talk's description")
     predict.add_argument("-n", "--n-results", type=int, default=N_RESULTS, help=f"how many talks (default {N_RESULTS})")
     predict.set_defaults(command=_predict)
+
+    review = commands.add_parser(
+        "review",
+        help="review a call for papers: each submission's related past talks, re-given talks, duplicates",
+        description="Each submission gets its most related past talks (with same_talk: it is that talk, given "
+        "again) and the other submissions that are the same talk. The report's format follows its extension: "
+        ".html (to read), .json, .csv. Nothing but the report is written.",
+    )
+    review.add_argument("submissions", metavar="SUBMISSIONS",
+                        help="a CSV with title,description (id or code and other columns kept), or pretalx's "
+                             "submissions JSON (a saved /api/events/<event>/submissions/ response)")
+    review.add_argument("model", metavar="MODEL.pkl", nargs="?",
+                        help="the model file (default: the model store's current version, --models-dir)")
+    review.add_argument("-o", "--output", required=True, metavar="REPORT",
+                        help="the report: REPORT.html, REPORT.json or REPORT.csv (replaced atomically)")
+    review.add_argument("-n", "--n-results", type=int, default=N_RELATED,
+                        help=f"past talks per submission (default {N_RELATED})")
+    review.add_argument("--models-dir", default=os.environ.get("MODELS_DIR", str(MODELS_DIR)),
+                        help="the model store used without MODEL.pkl (default $MODELS_DIR, else the checkout's models/)")
+    review.set_defaults(command=_review)
 
     evaluate = commands.add_parser(
         "evaluate",
@@ -198,6 +219,32 @@ def _predict(arguments) -> int:
     answer = model.predict({"title": arguments.title, "description": arguments.description}, arguments.n_results)
     json.dump(answer, sys.stdout, ensure_ascii=False, indent=2)
     print()
+    return 0
+
+
+def _review(arguments) -> int:
+    from .review_report import check_report_path, write_report
+
+    if arguments.n_results < 1:
+        raise PalestrasError(f"-n/--n-results must be at least 1, got {arguments.n_results}")
+    report_format = check_report_path(arguments.output)  # before reading anything
+    from .model import Model
+    from .review import read_submissions, review
+    from .store import ModelStore
+
+    submissions = read_submissions(arguments.submissions)
+    print(f"{arguments.submissions}: {submissions.format}, {len(submissions)} submissions")
+    for line in submissions.skipped_lines():
+        print(line)
+    model_path = arguments.model or ModelStore(arguments.models_dir).current_model_path()
+    model = Model.deserialize(model_path)
+    result = review(submissions, model, arguments.n_results, progress=sys.stderr.isatty())
+    for line in result.summary_lines():
+        print(line)
+    write_report(result, arguments.output, report_format)
+    size = Path(arguments.output).stat().st_size
+    print(f"wrote {arguments.output} ({report_format}, {size / 1e6:.1f} MB)" if size >= 100_000
+          else f"wrote {arguments.output} ({report_format}, {size / 1e3:.1f} kB)")
     return 0
 
 

@@ -20,6 +20,10 @@ FILTER_COLUMNS = ("ano", "cidade", "trilha")
 #: answer with unless asked for another number.
 N_RESULTS = 3
 
+#: How many past talks the review of a call for papers gives each submission
+#: unless asked for another number (``review.py``, ``text_similarity_model review``).
+N_RELATED = 5
+
 #: The column the quality figures take as relevance: a related talk is
 #: relevant to its query when it has the query's track (``evaluate``, the
 #: check before promotion).

@@ -4,7 +4,8 @@ Each write goes to a temporary file in the destination's folder (one file
 system, so the rename is atomic), is flushed to disk, renamed over the
 destination, and the folder itself is flushed so the rename survives a power
 loss. Used by the model file (``artifact.py``), the model store
-(``store.py``) and the crawl (``scraper/crawl.py``).
+(``store.py``), the crawl (``scraper/crawl.py``) and the review's report
+(``review_report.py``).
 """
 
 from __future__ import annotations
@@ -12,16 +13,27 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 
 def write_atomically(path: str | Path, content: bytes) -> None:
     """Replace ``path`` with ``content``."""
+    with atomic_writer(path, "wb") as handle:
+        handle.write(content)
+
+
+@contextmanager
+def atomic_writer(path: str | Path, mode: str = "w", **open_arguments):
+    """A file handle (``open``'s ``mode`` and arguments) whose content
+    replaces ``path`` when the block ends without an error; on an error
+    ``path`` is left as it was and nothing else remains. For content written
+    piece by piece, too large to hold whole (a report of 100,000 rows)."""
     path = Path(path)
     descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(content)
+        with os.fdopen(descriptor, mode, **open_arguments) as handle:
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(temporary, 0o644)  # mkstemp's 0600 would follow the content into its final name

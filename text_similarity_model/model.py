@@ -46,6 +46,20 @@ class TrainingReport:
         ]
 
 
+class Ranking(NamedTuple):
+    """A query's best talks as numbers (:meth:`Model.rank`)."""
+
+    #: The talks' corpus indices and scores, best first, shape (at most n_results,).
+    indices: np.ndarray
+    scores: np.ndarray
+    #: Per talk, the ``(term column, share of the score)`` pairs it shares with the query, heaviest first.
+    explanations: list[list[tuple[int, float]]]
+    #: Per talk, whether it is the query's own talk, given again.
+    same_talks: list[bool]
+    #: The query's title and description vectors (:meth:`.RepeatDetector.query_vectors`).
+    fields: tuple[FieldVector, FieldVector]
+
+
 class _Steps(NamedTuple):
     """The pipeline's steps, by the names ``build_pipeline`` gives them."""
 
@@ -133,6 +147,11 @@ class Model(DropsCachesWhenPickled):
         before the best ``n_results`` are taken; an empty list or ``None``
         doesn't filter that column, a value no talk has matches nothing.
         """
+        return self._answer(self.rank(query, n_results, filters))
+
+    def rank(self, query: Mapping[str, str], n_results: int = N_RESULTS, filters: Filters | None = None) -> Ranking:
+        """:meth:`predict`'s talks as numbers, before they are made answers
+        (:meth:`predictions`): what a batch keeps of each query (``review``)."""
         self._check_trained()
         title, description = _query_text(query)
         n_results = _check_n_results(n_results)
@@ -143,17 +162,19 @@ class Model(DropsCachesWhenPickled):
         title_lemmas, description_lemmas = lemmas.lemmatize_fields((title, description))
         terms, weights = tfidf.transform_one(lemmas.combine(title_lemmas, description_lemmas))
         indices, scores = cosine.transform_one(terms, weights, n_results, mask)
+        # A query without a known term has empty fields: no need to vectorize them.
         fields = self.repeats.query_vectors(
             tfidf.weights_one(lemmas.field_document(title_lemmas)),
             tfidf.weights_one(lemmas.field_document(description_lemmas)),
-        ) if len(indices) else ({}, {})
-        return self._answer(indices, scores, terms, weights, fields)
+        ) if len(terms) else ({}, {})
+        return self._ranking(indices, scores, terms, weights, fields)
 
     def related(self, index: int, n_results: int = N_RESULTS, filters: Filters | None = None) -> dict:
         """The talks most related to corpus talk ``index``, itself excluded;
         ``filters`` as for :meth:`predict`."""
         talk_vector, (indices, scores) = self._related_ranking(index, n_results, filters)
-        return self._answer(indices, scores, talk_vector.indices, talk_vector.data, self.repeats.talk_vectors(index))
+        return self._answer(self._ranking(indices, scores, talk_vector.indices, talk_vector.data,
+                                          self.repeats.talk_vectors(index)))
 
     def related_indices(self, index: int, n_results: int) -> np.ndarray:
         """The corpus indices of :meth:`related`'s talks, best first, without
@@ -202,29 +223,37 @@ class Model(DropsCachesWhenPickled):
         talk["index"] = index
         return talk
 
-    def _answer(self, indices: np.ndarray, scores: np.ndarray, terms: np.ndarray, weights: np.ndarray,
-                fields: tuple[FieldVector, FieldVector]) -> dict:
-        """The answer for ranked talks ``indices``/``scores`` of the query
+    def _ranking(self, indices: np.ndarray, scores: np.ndarray, terms: np.ndarray, weights: np.ndarray,
+                 fields: tuple[FieldVector, FieldVector]) -> Ranking:
+        """The :class:`Ranking` of talks ``indices``/``scores`` for the query
         ``terms``/``weights``, whose title and description are ``fields``
-        (:meth:`.RepeatDetector.query_vectors`). Each prediction's ``terms``
-        say why it matched: the ``N_TERMS`` terms it shares with the query
-        that add most to its score, ``[{"term": "flask", "weight": 0.12}, ...]``,
-        each weight being the term's share of the score
-        (:meth:`CosineSimilaritiesEstimator.explain <.similarity.CosineSimilaritiesEstimator.explain>`);
-        its ``same_talk`` whether it is the query's own talk, given again
-        (:mod:`.repeats`)."""
+        (:meth:`.RepeatDetector.query_vectors`): why each matched
+        (:meth:`CosineSimilaritiesEstimator.explain <.similarity.CosineSimilaritiesEstimator.explain>`)
+        and whether it is the query's own talk, given again (:mod:`.repeats`)."""
+        return Ranking(indices, scores, self._steps.cosine.explain(terms, weights, indices, N_TERMS),
+                       self.repeats.same_talks(*fields, indices), fields)
+
+    def _answer(self, ranking: Ranking) -> dict:
+        return {"predictions": self.predictions(ranking), "version": self.version}
+
+    def predictions(self, ranking: Ranking) -> list[dict]:
+        """A :class:`Ranking`'s talks as answers give them: each talk's fields
+        plus ``score``, ``index``, ``terms`` (why it matched: the ``N_TERMS``
+        terms it shares with the query that add most to its score,
+        ``[{"term": "flask", "weight": 0.12}, ...]``, each weight being the
+        term's share of the score) and ``same_talk`` (the query's own talk,
+        given again)."""
         names = self._term_names
-        explanations = self._steps.cosine.explain(terms, weights, indices, N_TERMS)
-        same_talks = self.repeats.same_talks(*fields, indices)
         predictions = []
-        for index, score, shared, same_talk in zip(indices.tolist(), scores.tolist(), explanations, same_talks):
+        for index, score, shared, same_talk in zip(ranking.indices.tolist(), ranking.scores.tolist(),
+                                                   ranking.explanations, ranking.same_talks):
             prediction = self._talk_fields(index)
             prediction["score"] = score
             prediction["index"] = index
             prediction["terms"] = [{"term": names[term], "weight": weight} for term, weight in shared]
             prediction["same_talk"] = same_talk
             predictions.append(prediction)
-        return {"predictions": predictions, "version": self.version}
+        return predictions
 
     @cached_property
     def _steps(self) -> _Steps:
@@ -342,4 +371,4 @@ def _plain(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
-__all__ = ["FILTER_COLUMNS", "Model", "TrainingReport", "TALK_COLUMNS"]
+__all__ = ["FILTER_COLUMNS", "Model", "Ranking", "TrainingReport", "TALK_COLUMNS"]

@@ -260,6 +260,15 @@ class RepeatDetector(DropsCachesWhenPickled, BaseEstimator):
                 | (description_similarity >= self.min_description_similarity)
                 | ((title_similarity + description_similarity) * 0.5 >= self.min_mean_similarity))
 
+    def floors(self) -> tuple[float, float]:
+        """``(title, description)``: every pair :meth:`same_talk` flags has a
+        titles' cosine of at least the first or a descriptions' cosine of at
+        least the second (a mean of ``min_mean_similarity`` needs the titles'
+        cosine at ``2 * min_mean_similarity - 1``, as the other is at most 1). A search
+        for flagged pairs may leave out every pair below both
+        (:func:`.review.same_talk_pairs`)."""
+        return min(self.min_title_similarity, 2 * self.min_mean_similarity - 1), self.min_description_similarity
+
     # -- one query against a few talks (the service's path) -----------------
 
     def query_vectors(self, title: dict[int, float], description: dict[int, float]) -> tuple[FieldVector, FieldVector]:

@@ -1,0 +1,28 @@
+"""The names people read for the corpus' slugs (the TDC site's): the page
+and the review report show "São Paulo", not ``saopaulo``."""
+
+from __future__ import annotations
+
+CITY_NAMES = {
+    "belohorizonte": "Belo Horizonte",
+    "brasilia": "Brasília",
+    "curitiba": "Curitiba",
+    "florianopolis": "Florianópolis",
+    "fortaleza": "Fortaleza",
+    "goiania": "Goiânia",
+    "portoalegre": "Porto Alegre",
+    "recife": "Recife",
+    "riodejaneiro": "Rio de Janeiro",
+    "salvador": "Salvador",
+    "saopaulo": "São Paulo",
+}
+
+
+def city_name(slug: str) -> str:
+    """``"saopaulo"`` -> ``"São Paulo"``; an unknown slug is shown as it is."""
+    return CITY_NAMES.get(slug, slug)
+
+
+def track_name(slug: str) -> str:
+    """``"trilha-machine-learning"`` -> ``"Machine learning"``."""
+    return slug.removeprefix("trilha-").replace("-", " ").strip().capitalize() or slug
