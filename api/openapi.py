@@ -135,10 +135,12 @@ class ReviewSchema(ResponseSchema):
 
 def _review_body(max_submissions: int) -> dict:
     """What ``POST /review`` accepts as JSON (api/review.py checks exactly this)."""
-    text = {name: {"type": "string", "maxLength": MAX_TEXT_LENGTH[limit]}
+    # null as absent: pretalx sends "abstract": null.
+    text = {name: {"type": "string", "maxLength": MAX_TEXT_LENGTH[limit], "nullable": True}
             for name, limit in (("title", "title"), ("description", "description"), ("abstract", "description"))}
     submission = {"type": "object", "additionalProperties": True, "properties": {
-        "id": {"anyOf": [{"type": "string"}, {"type": "integer"}]}, "code": {"type": "string"}, **text}}
+        "id": {"anyOf": [{"type": "string"}, {"type": "integer"}], "nullable": True},
+        "code": {"type": "string", "nullable": True}, **text}}
     submissions = {"type": "array", "minItems": 1, "maxItems": max_submissions, "items": submission}
     pretalx = {"type": "object", "required": ["results"], "properties": {"results": submissions},
                "description": "a saved page of pretalx's /api/events/<event>/submissions/"}
@@ -278,14 +280,13 @@ def build_spec(max_body_bytes: int) -> dict:
         "summary": "Review a batch of submissions of a call for papers",
         "description": (f"Each submission's most related past talks (same_talk: it is one of them, given again) and the "
                         f"other submissions of the batch that are the same talk. Up to {MAX_SUBMISSIONS} submissions as a "
-                        "JSON list or a CSV with title and description columns; the request log keeps no submission text."),
+                        "JSON list, or as CSV (Content-Type: text/csv) with a header line naming title and description; "
+                        "the request log keeps no submission text."),
         "parameters": [{"name": "n_results", "in": "query", "required": False, "schema": {"anyOf": review_n_results["anyOf"]},
                         "description": review_n_results.get("description", "")}],
-        "requestBody": {"required": True, "content": {
-            "application/json": {"schema": _review_body(MAX_SUBMISSIONS)},
-            "text/csv": {"schema": {"type": "string", "description": "a header line naming title and description, "
-                                                                    "then one line per submission"}},
-        }},
+        # A CSV body (text/csv, as the page sends a file) is taken too: not described here, as no
+        # JSON Schema states "a header line naming title and description" that a generator could follow.
+        "requestBody": {"required": True, "content": {"application/json": {"schema": _review_body(MAX_SUBMISSIONS)}}},
         "responses": {"200": _response("each submission with its related past talks and duplicates", "Review"),
                       "400": _response("a submission is invalid, or the CSV has no title/description column; the message says which"),
                       "413": _response(f"over {MAX_SUBMISSIONS} submissions or a body over {kilobytes(MAX_REVIEW_BODY_BYTES)}: "

@@ -281,3 +281,88 @@ def test_the_page_loads_nothing_from_outside(browser, server):
     cards(page)
     context.close()
     assert requested and all(url.startswith(server.url) or url.startswith("data:") for url in requested)
+
+
+# -- Revisar submissões (/revisar) --------------------------------------------
+
+
+def review_csv(sample_talks) -> str:
+    """A call: a past talk sent again under a new title, one new talk sent twice
+    (two co-speakers), one unlike any, and one whose title tries to be markup."""
+    import csv
+    import io
+
+    past = sample_talks.iloc[0]
+    twice = "Como versionar dados e modelos com DVC, do notebook ao pipeline reproduzível, com métricas entre experimentos."
+    rows = [
+        {"id": "A1", "title": "Pandas sem mistério", "description": past["description"]},
+        {"id": "B1", "title": "Versionando dados com DVC", "description": twice},
+        {"id": "B2", "title": "Versionando dados com DVC", "description": twice.replace("do notebook", "desde o notebook")},
+        {"id": "C1", "title": 'Jogos <img src=x onerror="window.pwned=6">', "description": "Leitores de tela em jogos."},
+    ]
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=["id", "title", "description"])
+    writer.writeheader()
+    writer.writerows(rows)
+    return text.getvalue()
+
+
+def review_rows(page) -> list[dict]:
+    page.locator("#tabela:not([hidden])").wait_for()
+    return page.locator("#tabela tbody tr").evaluate_all(
+        """rows => rows.map(row => ({
+            id: row.cells[0].textContent,
+            title: row.cells[1].textContent,
+            marks: [...row.cells[2].querySelectorAll(".marca")].map(mark => mark.textContent),
+            related: row.cells[3].querySelectorAll("li").length,
+            visible: !row.hidden,
+        }))"""
+    )
+
+
+def test_reviewing_a_call_shows_the_marks_first_and_downloads_the_csv(page, server, sample_talks):
+    import csv
+    import io
+
+    from text_similarity_model.contract import TALK_COLUMNS
+    from text_similarity_model.review_report import RELATED_COLUMNS, SUBMISSION_COLUMNS
+
+    page.get_by_role("link", name="Revisar submissões").click()
+    page.get_by_role("heading", name="Revisar submissões").wait_for()
+    page.locator("#arquivo").set_input_files(
+        files=[{"name": "chamada.csv", "mimeType": "text/csv", "buffer": review_csv(sample_talks).encode()}])
+    page.locator("#n_results").fill("3")
+    page.get_by_role("button", name="Revisar").click()
+    rows = review_rows(page)
+
+    past = sample_talks.iloc[0]
+    assert [row["id"] for row in rows][:3] == ["A1", "B1", "B2"]  # the marked ones first
+    assert rows[0]["marks"] == [f"Já apresentada em TDC {'São Paulo' if past['cidade'] == 'saopaulo' else past['cidade']} "
+                                f"{past['ano']}"]
+    assert rows[1]["marks"] == ["Duplicada: B2"] and rows[2]["marks"] == ["Duplicada: B1"]
+    assert rows[3]["marks"] == [] and rows[3]["title"].startswith("Jogos <img")  # shown as text
+    assert all(row["related"] <= 3 for row in rows)
+    situation = page.locator("#situacao").text_content()
+    assert "4 submissões revisadas" in situation and "1 já apresentada" in situation and "1 grupo de duplicadas" in situation
+    screenshot(page, "7-revisao")
+
+    page.get_by_label("Só as já apresentadas ou duplicadas").check()
+    assert [row["id"] for row in review_rows(page) if row["visible"]] == ["A1", "B1", "B2"]
+
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Baixar CSV").click()
+    lines = list(csv.reader(io.StringIO(download.value.path().read_text(encoding="utf-8"))))
+    assert lines[0] == [*SUBMISSION_COLUMNS, *TALK_COLUMNS, "index", *RELATED_COLUMNS]  # the command line's columns
+    assert {line[0] for line in lines[1:]} == {"A1", "B1", "B2", "C1"}
+    assert page.locator("#tabela img").count() == 0 and page.evaluate("window.pwned") is None
+    assert page.errors == []
+
+
+def test_a_csv_without_the_columns_is_refused_on_the_review_page(page, server):
+    page.goto(server.url + "/revisar")
+    page.locator("#arquivo").set_input_files(
+        files=[{"name": "errado.csv", "mimeType": "text/csv", "buffer": "titulo,resumo\nFlask,API\n".encode()}])
+    page.get_by_role("button", name="Revisar").click()
+    page.locator("#erro:not(:empty)").wait_for()
+    assert "description" in page.locator("#erro").text_content()
+    assert page.locator("#tabela").is_hidden()
