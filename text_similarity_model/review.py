@@ -103,6 +103,10 @@ class Submissions:
         if len(rows) < 5:
             rows.append(row)
 
+    def repeated_ids(self) -> list[str | int]:
+        """The ids more than one submission has (a report's ``duplicates`` can't tell those apart)."""
+        return [identity for identity, count in Counter(item.id for item in self.items).items() if count > 1]
+
     def skipped_lines(self) -> list[str]:
         """``skipped 2 rows: no text (rows 4, 9)``, one line per reason; none when nothing was skipped."""
         lines = []
