@@ -427,11 +427,9 @@ def same_talk_pairs(titles: sp.csr_matrix, descriptions: sp.csr_matrix, detector
     block = max(1, block_cells // max(count, 1))
     for start in range(0, count, block):
         end = min(start + block, count)
-        keys = [_candidates(matrix[start:end], indexed[start:], prefix_norms[start:], floor)
-                for matrix, (indexed, prefix_norms, floor) in zip((titles, descriptions), indexes)]
-        width = count - start
+        keys = [_candidates(matrix[start:end], *index) for matrix, index in zip((titles, descriptions), indexes)]
         candidates = np.union1d(*keys)
-        first, other = candidates // width + start, candidates % width + start
+        first, other = candidates // count + start, candidates % count
         later = other > first  # each pair once, never a row with itself
         first, other = first[later], other[later]
         flags = np.asarray(detector.same_talk(_row_dots(titles, first, other), _row_dots(descriptions, first, other)),
@@ -448,7 +446,8 @@ def same_talk_pairs(titles: sp.csr_matrix, descriptions: sp.csr_matrix, detector
 def _prefix_filtered(matrix: sp.csr_matrix, floor: float) -> tuple[sp.csr_matrix, np.ndarray, float]:
     """``(indexed, prefix_norms, floor)``: ``matrix`` without each row's
     prefix, its most common terms (in the batch) whose weights' norm stays
-    below ``floor``, and the norm of each row's prefix. A row ``x`` and a row
+    below ``floor``, transposed (shape (n_terms, n_rows)), and the norm of
+    each row's prefix. A row ``x`` and a row
     ``y`` sharing no term of ``y``'s indexed part have ``x . y <= |y's
     prefix| < floor``."""
     rows = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
@@ -464,17 +463,19 @@ def _prefix_filtered(matrix: sp.csr_matrix, floor: float) -> tuple[sp.csr_matrix
     in_prefix = cumulative - before_row[rows] < max(floor - margin, 0.0) ** 2
     prefix_norms = np.sqrt(np.bincount(rows, weights=squares * in_prefix, minlength=matrix.shape[0]))
     kept = order[~in_prefix]
-    indexed = sp.csr_matrix((matrix.data[kept], (rows[kept], matrix.indices[kept])), shape=matrix.shape)
+    # Transposed once (terms by rows): each block's product then reads it as it is.
+    indexed = sp.csr_matrix((matrix.data[kept], (matrix.indices[kept], rows[kept])), shape=matrix.shape[::-1])
     return indexed, prefix_norms, floor - margin
 
 
 def _candidates(block: sp.csr_matrix, indexed: sp.csr_matrix, prefix_norms: np.ndarray, floor: float) -> np.ndarray:
-    """The pairs (row of ``block``, row of ``indexed``) whose cosine may reach
-    ``floor``, as keys ``row * n_indexed + column``: those sharing an indexed
-    term, with their shared part plus the prefix's norm at the floor or more."""
-    partial = (block @ indexed.T).tocoo()
+    """The pairs (row of ``block``, row of the batch) whose cosine may reach
+    ``floor``, as keys ``row * n_rows + other``: those sharing an indexed
+    term (``indexed``: terms by rows), with their shared part plus the
+    prefix's norm at the floor or more."""
+    partial = (block @ indexed).tocoo()
     possible = partial.data + prefix_norms[partial.col] >= floor
-    return partial.row[possible].astype(np.int64) * indexed.shape[0] + partial.col[possible]
+    return partial.row[possible].astype(np.int64) * indexed.shape[1] + partial.col[possible]
 
 
 def _row_dots(matrix: sp.csr_matrix, first: np.ndarray, other: np.ndarray) -> np.ndarray:
