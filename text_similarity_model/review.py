@@ -430,7 +430,9 @@ def same_talk_pairs(titles: sp.csr_matrix, descriptions: sp.csr_matrix, detector
         candidates = np.concatenate([_candidates(matrix[start:end], *index, start)
                                      for matrix, index in zip((titles, descriptions), indexes)])
         candidates.sort()  # a sort and a comparison: several times faster here than np.unique's hashing
-        candidates = candidates[np.concatenate([[True], candidates[1:] != candidates[:-1]])]
+        distinct = np.ones(len(candidates), dtype=bool)
+        distinct[1:] = candidates[1:] != candidates[:-1]
+        candidates = candidates[distinct]
         first, other = candidates // count + start, candidates % count
         flags = np.asarray(detector.same_talk(_row_dots(titles, first, other), _row_dots(descriptions, first, other)),
                            dtype=bool)
