@@ -267,6 +267,13 @@ def test_the_command_names_the_format_first_and_counts_what_it_skipped(capsys, c
     assert sorted(path.name for path in tmp_path.iterdir()) == ["cfp.csv", "r.json"]
 
 
+def test_ids_given_to_two_submissions_are_warned_about(capsys, tmp_path, sample_talks, sample_model_path):
+    path = _write_csv(tmp_path / "cfp.csv", [{"id": "7", **_talk(sample_talks, 0)}, {"id": "7", **_talk(sample_talks, 1)}])
+    code, out, _ = _review(capsys, path, sample_model_path, "-o", tmp_path / "r.json")
+    assert code == 0
+    assert "warning: 1 ids name more than one submission (e.g. '7')" in out[1]
+
+
 def test_the_json_report_has_the_issue_s_shape(capsys, call_csv, sample_model_path, tmp_path):
     assert _review(capsys, call_csv, sample_model_path, "-o", tmp_path / "r.json", "-n", "2")[0] == 0
     report = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))

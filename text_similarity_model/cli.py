@@ -236,6 +236,10 @@ def _review(arguments) -> int:
     print(f"{arguments.submissions}: {submissions.format}, {len(submissions)} submissions")
     for line in submissions.skipped_lines():
         print(line)
+    repeated = submissions.repeated_ids()
+    if repeated:
+        print(f"warning: {len(repeated)} ids name more than one submission (e.g. {repeated[0]!r}); the report's "
+              "duplicates name submissions by id: give each submission its own id")
     model_path = arguments.model or ModelStore(arguments.models_dir).current_model_path()
     model = Model.deserialize(model_path)
     result = review(submissions, model, arguments.n_results, progress=sys.stderr.isatty())
