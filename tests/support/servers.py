@@ -48,10 +48,10 @@ class Gunicorn:
             if self.process.poll() is not None:
                 raise RuntimeError(f"gunicorn exited with {self.process.returncode}:\n{self.log()}")
             try:
-                if requests.get(self.url + "/health", timeout=1).status_code == 200:
+                if requests.get(self.url + "/health", timeout=2).status_code == 200:
                     return time.monotonic() - started
-            except requests.ConnectionError:
-                pass
+            except (requests.ConnectionError, requests.Timeout):
+                pass  # not listening yet, or its workers still booting on a loaded machine: ask again
             time.sleep(0.05)
         raise RuntimeError(f"gunicorn not healthy after {timeout} s:\n{self.log()}")
 
