@@ -55,6 +55,8 @@ def _remove_metrics_dir(path, master_pid):
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="palestras-metrics-")
     atexit.register(_remove_metrics_dir, os.environ["PROMETHEUS_MULTIPROC_DIR"], os.getpid())
+    logging.getLogger("palestras.metrics").info("metrics of the workers in %s (removed at exit)",
+                                                os.environ["PROMETHEUS_MULTIPROC_DIR"])
 
 
 def _services(server):
