@@ -54,9 +54,10 @@ def create_app(config: dict | None = None) -> Flask:
     )
     app.config.update(config or {})
 
+    model_holder = _model_holder(app.config)  # first: a bad model stops here, before anything else is made
     metrics = Metrics()
     services = app.extensions["palestras"] = Services(
-        model_holder=_model_holder(app.config),
+        model_holder=model_holder,
         request_log=RequestLog(app.config["DATABASE_URL"], counters=metrics.request_log),
         openapi=build_spec(max_body_bytes=app.config["MAX_CONTENT_LENGTH"]),
         metrics=metrics,

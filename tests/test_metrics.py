@@ -105,8 +105,11 @@ def test_replicas_sharing_a_metrics_directory_report_their_sum_and_leave_it_in_p
     for folder in (shared, tmp_path / "a", tmp_path / "b"):
         folder.mkdir()
     (shared / "kept.txt").write_text("the caller's directory")
-    with running_gunicorn(sample_model_path, tmp_path / "a", extra_env={"PROMETHEUS_MULTIPROC_DIR": str(shared)}) as a, \
-            running_gunicorn(sample_model_path, tmp_path / "b", extra_env={"PROMETHEUS_MULTIPROC_DIR": str(shared)}) as b:
+    # One worker each: a worker still booting when SIGTERM comes misses it, and
+    # gunicorn then waits out its graceful timeout (not this test's subject).
+    shared_dir = {"PROMETHEUS_MULTIPROC_DIR": str(shared)}
+    with running_gunicorn(sample_model_path, tmp_path / "a", workers=1, extra_env=shared_dir) as a, \
+            running_gunicorn(sample_model_path, tmp_path / "b", workers=1, extra_env=shared_dir) as b:
         _predictions(a.url, 3)
         _predictions(b.url, 4)
         for server in (a, b):  # whichever worker of whichever replica answers
@@ -116,7 +119,9 @@ def test_replicas_sharing_a_metrics_directory_report_their_sum_and_leave_it_in_p
 
 @pytest.mark.gunicorn
 def test_a_private_metrics_directory_is_removed_when_gunicorn_stops(sample_model_path, tmp_path):
-    with running_gunicorn(sample_model_path, tmp_path, extra_env={"PROMETHEUS_MULTIPROC_DIR": ""}) as server:
+    # One worker: answering /health, it has booted; a second one still booting
+    # would miss SIGTERM, and gunicorn be killed after its graceful timeout.
+    with running_gunicorn(sample_model_path, tmp_path, workers=1, extra_env={"PROMETHEUS_MULTIPROC_DIR": ""}) as server:
         _predictions(server.url, 2)
         _wait_for_predictions(server, 2)
         directory = _private_metrics_dir_of(server)
