@@ -14,11 +14,7 @@ same place as ``/metrics``, so the two can't disagree.
 
 from __future__ import annotations
 
-import atexit
-import os
-import threading
 import time
-from bisect import bisect_left
 
 from flask import Flask, Response, g, request
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess, values
@@ -27,10 +23,6 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4 as CONTENT_TYP
 # Seconds. A prediction takes ~0.3 ms on the sample corpus and up to ~20 ms for
 # the costliest request the limits allow; the rest is for a loaded machine.
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
-
-# How often a worker adds its tally to the shared values (see Metrics): a scrape
-# sees the other workers' requests at most this late.
-FLUSH_INTERVAL = 1.0
 
 # /stats' names for the request log's counters -> the metrics' (each exposed with "_total").
 REQUEST_LOG_COUNTERS = {
@@ -82,16 +74,7 @@ class RequestLogCounters:
 
 
 class Metrics:
-    """The app's metrics; ``instrument(app)`` counts and times every request.
-
-    A request only tallies itself in plain Python (~2 µs): written through
-    prometheus_client, a prediction's five values cost 5-10 µs in a loop, and
-    2-3 times that in a loaded worker (benchmarks/README.md, "Metrics"), each a
-    locked write to an mmap'd file. ``flush()`` adds the tally to the shared
-    values: before this process answers a scrape, every ``FLUSH_INTERVAL``
-    from a thread of each worker, and when the worker exits. A worker killed
-    outright (SIGKILL) loses at most its last interval.
-    """
+    """The app's metrics; ``instrument(app)`` counts and times every request."""
 
     def __init__(self):
         self.multiprocess = in_multiprocess_mode()
@@ -110,10 +93,9 @@ class Metrics:
         self.model_info = Gauge("palestras_model_info", "the model version served (1), with its training time and configuration",
                                 ["version", "trained_at", "configuration"], multiprocess_mode="livemax", registry=self.registry)
         self.request_log = RequestLogCounters(self.registry)
-        self._tally_lock = threading.Lock()
-        self._requests: dict = {}  # (endpoint, status) -> requests since the last flush
-        self._latencies: dict = {}  # (histogram, endpoint) -> [observations per bucket..., sum of seconds]
-        self._flusher_pid = None
+        # Labelled children, looked up once: labels() costs more than the increment.
+        self._request_children: dict = {}
+        self._prediction_children: dict = {}
         self._model = None
         self._model_labels: tuple | None = None
 
@@ -132,57 +114,18 @@ class Metrics:
             return response
 
     def observe_request(self, endpoint: str, status: int, seconds: float) -> None:
-        key = (endpoint, status)
-        with self._tally_lock:
-            self._requests[key] = self._requests.get(key, 0) + 1
-        self._observe(self.request_seconds, endpoint, seconds)
+        children = self._request_children.get((endpoint, status))
+        if children is None:
+            children = (self.requests.labels(endpoint, str(status)), self.request_seconds.labels(endpoint))
+            self._request_children[endpoint, status] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def observe_prediction(self, endpoint: str, seconds: float) -> None:
-        self._observe(self.prediction_seconds, endpoint, seconds)
-
-    def _observe(self, histogram: Histogram, endpoint: str, seconds: float) -> None:
-        bucket = bisect_left(LATENCY_BUCKETS, seconds)  # the first bound >= seconds (le); past the last: +Inf
-        key = (histogram, endpoint)
-        with self._tally_lock:
-            tally = self._latencies.get(key)
-            if tally is None:
-                tally = self._latencies[key] = [0] * (len(LATENCY_BUCKETS) + 1) + [0.0]
-            tally[bucket] += 1
-            tally[-1] += seconds
-        if self.multiprocess and self._flusher_pid != os.getpid():
-            self._start_flusher()
-
-    def flush(self) -> None:
-        """Add this process' tally to the shared values."""
-        with self._tally_lock:
-            requests, self._requests = self._requests, {}
-            latencies, self._latencies = self._latencies, {}
-        for (endpoint, status), count in requests.items():
-            self.requests.labels(endpoint, str(status)).inc(count)
-        for (histogram, endpoint), tally in latencies.items():
-            child = histogram.labels(endpoint)
-            # Histogram has no public "n observations in bucket i": its
-            # per-bucket values (one per bound, then +Inf) and its sum, as
-            # observe() updates them (prometheus-client is pinned; the tests
-            # check the buckets).
-            for bucket, count in enumerate(tally[:-1]):
-                if count:
-                    child._buckets[bucket].inc(count)
-            child._sum.inc(tally[-1])
-
-    def _start_flusher(self) -> None:
-        # Threads don't survive fork: each gunicorn worker starts its own.
-        with self._tally_lock:
-            if self._flusher_pid == os.getpid():
-                return
-            self._flusher_pid = os.getpid()
-        threading.Thread(target=self._flush_forever, name="metrics", daemon=True).start()
-        atexit.register(self.flush)  # gunicorn's workers leave through sys.exit
-
-    def _flush_forever(self) -> None:
-        while True:
-            time.sleep(FLUSH_INTERVAL)
-            self.flush()
+        child = self._prediction_children.get(endpoint)
+        if child is None:
+            child = self._prediction_children[endpoint] = self.prediction_seconds.labels(endpoint)
+        child.observe(seconds)
 
     def follow_model(self, model) -> None:
         """Label ``palestras_model_info`` with the served model's version.
@@ -203,7 +146,6 @@ class Metrics:
 
     def exposition(self) -> Response:
         """The whole service's metrics in Prometheus' text format."""
-        self.flush()
         if self.multiprocess:
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry)

@@ -7,10 +7,6 @@
 in µs per request, in multiprocess mode (as under gunicorn: values in
 mmap'd files) and in a single process (the Flask test client).
 
-Then the same inside the app: CPU per POST /predict through the Flask test
-client, with the metrics, and with the app's metrics hooks and calls taken
-out, alternating.
-
 (2) With ``--baseline DIR``, a checkout of the commit before the metrics
 (``git archive COMMIT | tar -x -C DIR``; it is served with this checkout's
 installed packages and C kernel): both services up at once on a model of
@@ -41,8 +37,6 @@ from benchmarks.http_bench import ensure_wrk, run_wrk  # noqa: E402
 from tests.support.servers import launch_gunicorn  # noqa: E402
 
 CALLS = 200_000
-QUERY_TITLE = "Deploy de modelos de machine learning"
-QUERY_DESCRIPTION = "API REST com Flask e scikit-learn"
 
 
 def measure_calls() -> dict:
@@ -65,44 +59,11 @@ def measure_calls() -> dict:
     return {"multiprocess": metrics.multiprocess, "us_per_request": best}
 
 
-def measure_in_app(alternations: int = 25, requests_per_run: int = 400) -> dict:
-    """CPU µs per POST /predict through the Flask test client, metrics on, then
-    with the app's metrics hooks and calls taken out, alternating; min and median."""
-    import pandas as pd
-
-    from api import create_app
-    from text_similarity_model import Model
-    from text_similarity_model.paths import SAMPLE_CSV
-
-    with tempfile.TemporaryDirectory() as folder:
-        model = Model(version="bench")
-        model.train(pd.read_csv(SAMPLE_CSV, dtype=str, keep_default_na=False))
-        model.serialize(Path(folder) / "model.pkl")
-        app = create_app({"MODEL_PATH": str(Path(folder) / "model.pkl"), "DATABASE_URL": f"sqlite:///{folder}/requests.db"})
-        client, metrics = app.test_client(), app.extensions["palestras"].metrics
-        hooks = {"_start_clock": app.before_request_funcs[None], "_count": app.after_request_funcs[None]}
-        with_hooks = {name: list(functions) for name, functions in hooks.items()}
-        observe_prediction = metrics.observe_prediction
-        query = {"title": QUERY_TITLE, "description": QUERY_DESCRIPTION, "n_results": 3}
-        cpu = {"on": [], "off": []}
-        for _ in range(alternations):
-            for state in cpu:
-                for name, functions in hooks.items():
-                    functions[:] = [f for f in with_hooks[name] if state == "on" or f.__name__ != name]
-                metrics.observe_prediction = observe_prediction if state == "on" else (lambda *_: None)
-                started = time.process_time()
-                for _ in range(requests_per_run):
-                    client.post("/predict", json=query)
-                cpu[state].append((time.process_time() - started) / requests_per_run * 1e6)
-        app.extensions["palestras"].request_log.close()
-    return {state: {"min": min(runs), "median": statistics.median(runs)} for state, runs in cpu.items()}
-
-
-def in_a_fresh_process(flag: str, multiprocess_dir: str | None) -> dict:
+def calls_in_a_fresh_process(multiprocess_dir: str | None) -> dict:
     env = {key: value for key, value in os.environ.items() if key != "PROMETHEUS_MULTIPROC_DIR"}
     if multiprocess_dir:
         env["PROMETHEUS_MULTIPROC_DIR"] = multiprocess_dir
-    output = subprocess.run([sys.executable, __file__, flag], env=env, check=True,
+    output = subprocess.run([sys.executable, __file__, "--calls-only"], env=env, check=True,
                             capture_output=True, text=True).stdout
     return json.loads(output)
 
@@ -151,15 +112,13 @@ def compare_http(baseline: Path, data: str, seconds: int, rounds: int, connectio
                    "p99_ms": statistics.median(run["p99_ms"] for run in name_runs),
                    "cpu_us": statistics.median(run["cpu_us"] for run in name_runs),
                    "errors": sum(run["errors"] for run in name_runs),
-                   "per_round": [run["requests_per_s"] for run in name_runs],
-                   "cpu_per_round": [run["cpu_us"] for run in name_runs]}
+                   "per_round": [run["requests_per_s"] for run in name_runs]}
             for name, name_runs in runs.items()}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls-only", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--in-app-only", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--baseline", type=Path, help="a checkout of the commit before the metrics")
     parser.add_argument("--data", default=str(REAL_CSV))
     parser.add_argument("--seconds", type=int, default=10, help="length of each wrk run")
@@ -169,31 +128,22 @@ def main() -> int:
     if arguments.calls_only:
         print(json.dumps(measure_calls()))
         return 0
-    if arguments.in_app_only:
-        print(json.dumps(measure_in_app()))
-        return 0
 
     with tempfile.TemporaryDirectory() as multiprocess_dir:
-        files = in_a_fresh_process("--calls-only", multiprocess_dir)
-    memory = in_a_fresh_process("--calls-only", None)
-    with tempfile.TemporaryDirectory() as multiprocess_dir:
-        in_app = in_a_fresh_process("--in-app-only", multiprocess_dir)
+        files = calls_in_a_fresh_process(multiprocess_dir)
+    memory = calls_in_a_fresh_process(None)
     print(f"metrics calls of one POST /predict, best of 5 x {CALLS:,} ({time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores):")
     print(f"  multiprocess mode (gunicorn): {files['us_per_request']:.2f} µs")
     print(f"  one process (Flask test client): {memory['us_per_request']:.2f} µs")
-    print("CPU per POST /predict in the app (Flask test client, multiprocess mode, sample corpus), 25 alternations "
-          f"of 400: with metrics min {in_app['on']['min']:.0f} / median {in_app['on']['median']:.0f} µs, "
-          f"hooks and calls taken out min {in_app['off']['min']:.0f} / median {in_app['off']['median']:.0f} µs")
     if arguments.baseline:
         results = compare_http(arguments.baseline, arguments.data, arguments.seconds, arguments.rounds, arguments.connections)
         print(f"wrk -t2 -c{arguments.connections} -d{arguments.seconds}s POST /predict (n_results=3), {arguments.rounds} rounds "
               f"alternating, gunicorn 2 sync workers, corpus {arguments.data}; medians:")
-        print("| service | workers' CPU per request (µs) | per round | requests/s | per round | p50 (ms) | p99 (ms) | errors |")
-        print("|---|---:|---|---:|---|---:|---:|---:|")
+        print("| service | workers' CPU per request (µs) | requests/s | p50 (ms) | p99 (ms) | errors | requests/s per round |")
+        print("|---|---:|---:|---:|---:|---:|---|")
         for name, result in results.items():
-            print(f"| {name} | {result['cpu_us']:.0f} | {', '.join(f'{cpu:.0f}' for cpu in result['cpu_per_round'])} | "
-                  f"{result['requests_per_s']:,.0f} | {', '.join(f'{rate:,.0f}' for rate in result['per_round'])} | "
-                  f"{result['p50_ms']:.2f} | {result['p99_ms']:.2f} | {result['errors']} |")
+            print(f"| {name} | {result['cpu_us']:.0f} | {result['requests_per_s']:,.0f} | {result['p50_ms']:.2f} | "
+                  f"{result['p99_ms']:.2f} | {result['errors']} | {', '.join(f'{rate:,.0f}' for rate in result['per_round'])} |")
     return 0
 
 
