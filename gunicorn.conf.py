@@ -3,13 +3,17 @@
 Environment: ``BIND`` (default 127.0.0.1:5000), ``WORKERS`` (default one per
 core), ``PIDFILE`` (default ``paths.PIDFILE``, the checkout's
 instance/gunicorn.pid, where ``make reload`` and the commands that swap the
-served model find the service).
+served model find the service), ``PROMETHEUS_MULTIPROC_DIR`` (default a
+private temporary directory: where the workers keep their metrics).
 """
 
+import atexit
 import gc
 import logging
 import os
+import shutil
 import sys
+import tempfile
 
 from text_similarity_model.paths import PIDFILE
 
@@ -43,6 +47,23 @@ logging.basicConfig(level=logging.INFO, format="[%(asctime)s] [%(process)d] [%(l
 preload_app = True
 
 os.makedirs(os.path.dirname(pidfile) or ".", exist_ok=True)
+
+
+def _remove_metrics_dir(path, master_pid):
+    if os.getpid() == master_pid:  # workers inherit this atexit, and exit before the master
+        shutil.rmtree(path, ignore_errors=True)
+
+
+# Prometheus metrics (api/metrics.py): each worker keeps its values in files of
+# one directory, which a scrape reads. It must be set before prometheus_client
+# is imported (the app, preloaded after this file). A directory given by the
+# caller (replicas sharing one) is the caller's: used as is, never wiped.
+# SIGHUP runs this file again; the variable is set by then, so it is kept.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="palestras-metrics-")
+    atexit.register(_remove_metrics_dir, os.environ["PROMETHEUS_MULTIPROC_DIR"], os.getpid())
+    logging.getLogger("palestras.metrics").info("metrics of the workers in %s (removed at exit)",
+                                                os.environ["PROMETHEUS_MULTIPROC_DIR"])
 
 
 def _services(server):
@@ -93,3 +114,17 @@ def worker_exit(server, worker):
     # issue #2148). The worker logs nothing more: flush them and forget them.
     logging.shutdown()
     logging._handlerList.clear()
+
+
+def child_exit(server, worker):
+    # A dead worker's gauges (pending rows, the model it served) leave the sums;
+    # its counters stay in them.
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(os.getpid())  # in a directory shared with other replicas

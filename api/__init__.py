@@ -22,10 +22,11 @@ from text_similarity_model.store import ModelStore
 
 from . import errors, page
 from .errors import JsonApi
+from .metrics import Metrics
 from .model_holder import ModelHolder
 from .request_log import RequestLog
 from .openapi import build_spec
-from .resources import Facets, Health, OpenApi, Predict, RelatedTalks, Stats, Talk, Version
+from .resources import Facets, Health, MetricsText, OpenApi, Predict, RelatedTalks, Stats, Talk, Version
 from .review import Review
 
 MAX_BODY_BYTES = 64 * 1024
@@ -38,6 +39,7 @@ class Services:
     model_holder: ModelHolder
     request_log: RequestLog
     openapi: dict
+    metrics: Metrics
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -53,22 +55,28 @@ def create_app(config: dict | None = None) -> Flask:
     )
     app.config.update(config or {})
 
-    app.extensions["palestras"] = Services(
-        model_holder=_model_holder(app.config),
-        request_log=RequestLog(app.config["DATABASE_URL"]),
+    model_holder = _model_holder(app.config)  # first: a bad model stops here, before anything else is made
+    metrics = Metrics()
+    services = app.extensions["palestras"] = Services(
+        model_holder=model_holder,
+        request_log=RequestLog(app.config["DATABASE_URL"], counters=metrics.request_log),
         openapi=build_spec(max_body_bytes=app.config["MAX_CONTENT_LENGTH"]),
+        metrics=metrics,
     )
+    metrics.instrument(app, services.model_holder)
 
+    # The endpoint names are the metrics' endpoint labels.
     api = JsonApi(app, catch_all_404s=True)
-    api.add_resource(Predict, "/predict")
-    api.add_resource(Talk, "/talks/<int:index>")
-    api.add_resource(RelatedTalks, "/talks/<int:index>/related")
-    api.add_resource(Review, "/review")
-    api.add_resource(Facets, "/facets")
-    api.add_resource(Version, "/version")
-    api.add_resource(Health, "/health")
-    api.add_resource(Stats, "/stats")
-    api.add_resource(OpenApi, "/openapi.json")
+    api.add_resource(Predict, "/predict", endpoint="predict")
+    api.add_resource(Talk, "/talks/<int:index>", endpoint="talk")
+    api.add_resource(RelatedTalks, "/talks/<int:index>/related", endpoint="related")
+    api.add_resource(Review, "/review", endpoint="review")
+    api.add_resource(Facets, "/facets", endpoint="facets")
+    api.add_resource(Version, "/version", endpoint="version")
+    api.add_resource(Health, "/health", endpoint="health")
+    api.add_resource(Stats, "/stats", endpoint="stats")
+    api.add_resource(MetricsText, "/metrics", endpoint="metrics")
+    api.add_resource(OpenApi, "/openapi.json", endpoint="openapi")
     app.register_blueprint(page.blueprint)  # GET /: the page for people
     errors.register(app)
 

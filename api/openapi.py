@@ -296,8 +296,14 @@ def build_spec(max_body_bytes: int) -> dict:
     for path, schema, summary in (("/facets", "Facets", "The values the filters can take, from the corpus"),
                                   ("/version", "Version", "Which model answers, with its metadata"),
                                   ("/health", "Health", "200 once the model is loaded"),
-                                  ("/stats", "Stats", "Request counts and latency percentiles")):
+                                  ("/stats", "Stats", "Request counts and latency percentiles from the request log")):
         spec.path(path, operations={"get": {"summary": summary, "responses": {"200": _response(summary, schema)}}})
+    spec.path("/metrics", operations={"get": {
+        "summary": "Prometheus metrics of the whole service (every worker's), in Prometheus' text format",
+        "responses": {"200": {"description": "requests by endpoint and status, latency histograms, the served model, "
+                                             "the request log's queue and writes",
+                              "content": {"text/plain; version=0.0.4": {"schema": {"type": "string"}}}}},
+    }})
     spec.path("/openapi.json", operations={"get": {"summary": "This document", "responses": {
         "200": {"description": "OpenAPI 3 document", "content": {"application/json": {"schema": {"type": "object"}}}}}}})
 

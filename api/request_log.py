@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import atexit
 import logging
-import multiprocessing
 import os
 import queue
 import threading
@@ -26,6 +25,8 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from text_similarity_model.text import without_lone_surrogates
+
+from .metrics import RequestLogCounters
 
 log = logging.getLogger(__name__)
 
@@ -58,23 +59,6 @@ review_requests = sa.Table(
 )
 
 _STOP = object()
-_COUNTERS = ("queued", "written", "failed_writes", "rejected_rows", "dropped_rows")
-
-
-class SharedCounters:
-    """Counters in shared memory: created before gunicorn forks, every worker
-    adds to the same numbers, so ``/stats`` tells the whole service's story."""
-
-    def __init__(self):
-        self._values = multiprocessing.Array("q", len(_COUNTERS))
-
-    def add(self, name: str, amount: int = 1) -> None:
-        with self._values.get_lock():
-            self._values[_COUNTERS.index(name)] += amount
-
-    def snapshot(self) -> dict[str, int]:
-        with self._values.get_lock():
-            return dict(zip(_COUNTERS, self._values[:]))
 
 
 def storable(text: str) -> str:
@@ -87,15 +71,19 @@ def storable(text: str) -> str:
 
 
 class RequestLog:
-    """Queue rows from request handlers; a per-process thread writes them."""
+    """Queue rows from request handlers; a per-process thread writes them.
+
+    ``counters`` (the app's metrics' :class:`RequestLogCounters`, else a
+    registry of its own) count what happens to the rows, over every worker.
+    """
 
     def __init__(self, url: str, flush_interval: float = 0.2, max_pending: int = 50_000,
-                 retry_interval: float = 1.0):
+                 retry_interval: float = 1.0, counters: RequestLogCounters | None = None):
         self.url = url
         self.flush_interval = flush_interval
         self.max_pending = max_pending
         self.retry_interval = retry_interval
-        self.counters = SharedCounters()
+        self.counters = counters or RequestLogCounters()
         self._pid = None
         self._start_lock = threading.Lock()
         self._engine_pid = None
@@ -171,6 +159,7 @@ class RequestLog:
         # prediction itself, and hold the GIL the requests need.
         next_write = time.monotonic() + self.flush_interval
         stopping = False
+        reported_pending = 0
         while not stopping:
             if pending:
                 # Sleep until the next write instead of waking for each row:
@@ -206,8 +195,12 @@ class RequestLog:
                 if written:
                     pending = []
                 next_write = now + (self.flush_interval if written else self.retry_interval)
+            if len(pending) != reported_pending:  # once per batch at most, like the counters
+                reported_pending = len(pending)
+                self.counters.set_pending(reported_pending)
         if pending:
             self.counters.add("dropped_rows", len(pending))
+            self.counters.set_pending(0)
             log.error("request log: %d rows could not be written before shutdown", len(pending))
 
     def _write(self, rows: list[dict]) -> bool:

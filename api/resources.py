@@ -1,4 +1,4 @@
-"""The API's resources: /predict, /talks/<index>[/related], /facets, /version, /health, /stats."""
+"""The API's resources: /predict, /talks/<index>[/related], /facets, /version, /health, /stats, /metrics."""
 
 from __future__ import annotations
 
@@ -72,10 +72,11 @@ class Predict(Resource):
         model = services().model_holder.model
         started = time.perf_counter()
         answer = model.predict(query, query["n_results"], filters_of(query))
-        latency_ms = (time.perf_counter() - started) * 1000
+        seconds = time.perf_counter() - started
+        services().metrics.observe_prediction("predict", seconds)
         services().request_log.record(
             "predict", query["title"], query["description"], query["n_results"], answer["version"],
-            latency_ms, [p["index"] for p in answer["predictions"]],
+            seconds * 1000, [p["index"] for p in answer["predictions"]],
         )
         return answer
 
@@ -101,11 +102,12 @@ class RelatedTalks(Resource):
         _talk_index(model, index)
         started = time.perf_counter()
         answer = model.related(index, query["n_results"], filters_of(query))
-        latency_ms = (time.perf_counter() - started) * 1000
+        seconds = time.perf_counter() - started
+        services().metrics.observe_prediction("related", seconds)
         talk = model.talk(index)
         services().request_log.record(
             "related", talk["title"], talk["description"], query["n_results"], answer["version"],
-            latency_ms, [p["index"] for p in answer["predictions"]], talk_index=index,
+            seconds * 1000, [p["index"] for p in answer["predictions"]], talk_index=index,
         )
         return answer
 
@@ -144,5 +146,14 @@ class OpenApi(Resource):
 
 class Stats(Resource):
     def get(self):
-        """Request counts and latency percentiles from the request log."""
+        """Request counts and latency percentiles from the request log's
+        database; its counters from the metrics (the same numbers as /metrics)."""
         return services().request_log.stats()
+
+
+class MetricsText(Resource):
+    def get(self):
+        """The whole service's metrics (every worker's), for Prometheus to scrape."""
+        metrics = services().metrics
+        metrics.follow_model(services().model_holder.model)  # this worker's version, even on its first request
+        return metrics.exposition()

@@ -68,10 +68,11 @@ class Gunicorn:
 
 def launch_gunicorn(model_path: Path, workdir: Path, database_url: str | None = None,
                     workers: int = 2, extra_env: dict | None = None, access_log: bool = True,
-                    app_module: str | None = None) -> Gunicorn:
+                    app_module: str | None = None, checkout: Path = REPO_ROOT) -> Gunicorn:
     """Start gunicorn with the repo's gunicorn.conf.py; doesn't wait for it.
 
-    ``app_module`` serves another WSGI app with the same settings (default: wsgi:app).
+    ``app_module`` serves another WSGI app with the same settings (default: wsgi:app);
+    ``checkout`` serves another checkout's app with its settings (a benchmark's baseline).
     """
     port = free_port()
     pidfile = workdir / "gunicorn.pid"
@@ -85,13 +86,13 @@ def launch_gunicorn(model_path: Path, workdir: Path, database_url: str | None = 
         "DATABASE_URL": database_url or f"sqlite:///{workdir / 'requests.db'}",
         **(extra_env or {}),
     }
-    command = [str(GUNICORN), "-c", str(REPO_ROOT / "gunicorn.conf.py")]
+    command = [str(GUNICORN), "-c", str(checkout / "gunicorn.conf.py")]
     if not access_log:
         command += ["--access-logfile", "/dev/null"]
     if app_module:
         command.append(app_module)
     with log_path.open("wb") as log_file:
-        process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, cwd=checkout, env=env, stdout=log_file, stderr=subprocess.STDOUT)
     return Gunicorn(process, f"http://127.0.0.1:{port}", pidfile, log_path)
 
 
