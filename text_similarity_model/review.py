@@ -427,11 +427,13 @@ def same_talk_pairs(titles: sp.csr_matrix, descriptions: sp.csr_matrix, detector
     block = max(1, block_cells // max(count, 1))
     for start in range(0, count, block):
         end = min(start + block, count)
-        keys = [_candidates(matrix[start:end], *index) for matrix, index in zip((titles, descriptions), indexes)]
-        candidates = np.union1d(*keys)
+        candidates = np.concatenate([_candidates(matrix[start:end], *index, start)
+                                     for matrix, index in zip((titles, descriptions), indexes)])
+        candidates.sort()  # a sort and a comparison: several times faster here than np.unique's hashing
+        distinct = np.ones(len(candidates), dtype=bool)
+        distinct[1:] = candidates[1:] != candidates[:-1]
+        candidates = candidates[distinct]
         first, other = candidates // count + start, candidates % count
-        later = other > first  # each pair once, never a row with itself
-        first, other = first[later], other[later]
         flags = np.asarray(detector.same_talk(_row_dots(titles, first, other), _row_dots(descriptions, first, other)),
                            dtype=bool)
         firsts.append(first[flags])
@@ -468,13 +470,15 @@ def _prefix_filtered(matrix: sp.csr_matrix, floor: float) -> tuple[sp.csr_matrix
     return indexed, prefix_norms, floor - margin
 
 
-def _candidates(block: sp.csr_matrix, indexed: sp.csr_matrix, prefix_norms: np.ndarray, floor: float) -> np.ndarray:
-    """The pairs (row of ``block``, row of the batch) whose cosine may reach
-    ``floor``, as keys ``row * n_rows + other``: those sharing an indexed
-    term (``indexed``: terms by rows), with their shared part plus the
-    prefix's norm at the floor or more."""
+def _candidates(block: sp.csr_matrix, indexed: sp.csr_matrix, prefix_norms: np.ndarray, floor: float,
+                start: int) -> np.ndarray:
+    """The pairs (row of ``block``, a later row of the batch; the block
+    starts at row ``start``) whose cosine may reach ``floor``, as keys
+    ``row * n_rows + other``: those sharing an indexed term (``indexed``:
+    terms by rows), with their shared part plus the prefix's norm at the
+    floor or more."""
     partial = (block @ indexed).tocoo()
-    possible = partial.data + prefix_norms[partial.col] >= floor
+    possible = (partial.data + prefix_norms[partial.col] >= floor) & (partial.col > partial.row + start)
     return partial.row[possible].astype(np.int64) * indexed.shape[1] + partial.col[possible]
 
 
