@@ -417,9 +417,9 @@ def same_talk_pairs(titles: sp.csr_matrix, descriptions: sp.csr_matrix, detector
     weights' norm stays below the floor are left out of the index, since a
     pair sharing no other term can't reach it; the index is most talks' few
     rarest terms. The candidates come from a sparse product, a block of rows
-    against the rows from the block on (each pair once) at a time, about
-    ``block_cells`` cells each, and get their exact cosines before the rule
-    is applied: the same pairs as the rule on every pair, without the
+    against every row at a time (about ``block_cells`` cells each, of which
+    each pair is kept once), and get their exact cosines before the rule is
+    applied: the same pairs as the rule on every pair, without the
     product of 100,000 descriptions by each other."""
     count = titles.shape[0]
     indexes = [_prefix_filtered(matrix, floor) for matrix, floor in zip((titles, descriptions), detector.floors())]
