@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, render_template
 
-from text_similarity_model.names import city_name, track_name
+from text_similarity_model.names import city_name, thousands, track_name
 
 from .review import MAX_SUBMISSIONS
 from .schemas import MAX_RESULTS, MAX_TEXT_LENGTH
@@ -25,10 +25,7 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
-@blueprint.app_template_filter("milhares")
-def thousands(number: int) -> str:
-    """``2501`` -> ``"2.501"``, as written in Portuguese."""
-    return f"{number:,}".replace(",", ".")
+blueprint.add_app_template_filter(thousands, "milhares")
 
 
 @blueprint.get("/")

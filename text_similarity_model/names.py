@@ -1,5 +1,6 @@
-"""The names people read for the corpus' slugs (the TDC site's): the page
-and the review report show "São Paulo", not ``saopaulo``."""
+"""What people read, in Portuguese, for the corpus' slugs (the TDC site's)
+and for numbers: the page and the review's report show "São Paulo", not
+``saopaulo``, and "2.501"."""
 
 from __future__ import annotations
 
@@ -26,3 +27,8 @@ def city_name(slug: str) -> str:
 def track_name(slug: str) -> str:
     """``"trilha-machine-learning"`` -> ``"Machine learning"``."""
     return slug.removeprefix("trilha-").replace("-", " ").strip().capitalize() or slug
+
+
+def thousands(number: int) -> str:
+    """``2501`` -> ``"2.501"``, as written in Portuguese."""
+    return f"{number:,}".replace(",", ".")

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from .errors import PalestrasError
 from .files import atomic_writer
-from .names import city_name, track_name
+from .names import city_name, thousands, track_name
 from .review import Review
 
 FORMATS = {".json": "JSON", ".csv": "CSV", ".html": "HTML", ".htm": "HTML"}
@@ -198,24 +198,24 @@ def _write_html(review: Review, handle) -> None:
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta http-equiv="Content-Security-Policy" content="{_CONTENT_SECURITY_POLICY}">
-<title>Revisão de submissões: {_number(summary['submissions'])} submissões</title>
+<title>Revisão de submissões: {thousands(summary['submissions'])} submissões</title>
 <style>{_STYLE}</style>
 </head>
 <body>
 <header>
 <h1>Revisão de submissões</h1>
-<p class="suave">Cada submissão comparada às {_number(len(review.model))} palestras anteriores do TDC
+<p class="suave">Cada submissão comparada às {thousands(len(review.model))} palestras anteriores do TDC
 (modelo {_text(review.model_version)}) e às outras submissões desta chamada.</p>
 </header>
 <main>
 <section aria-labelledby="titulo-resumo">
 <h2 id="titulo-resumo">Resumo</h2>
 <ul class="resumo">
-<li><strong id="total-submissoes">{_number(summary['submissions'])}</strong> submissões</li>
-<li><strong id="total-apresentadas">{_number(summary['already_given'])}</strong> já apresentadas</li>
-<li><strong id="total-grupos">{_number(summary['duplicate_groups'])}</strong> grupos de duplicatas
-({_number(summary['in_duplicate_groups'])} submissões)</li>
-<li><strong>{_number(sum(summary['skipped'].values()))}</strong> linhas ignoradas{_skipped(summary['skipped'])}</li>
+<li><strong id="total-submissoes">{thousands(summary['submissions'])}</strong> submissões</li>
+<li><strong id="total-apresentadas">{thousands(summary['already_given'])}</strong> já apresentadas</li>
+<li><strong id="total-grupos">{thousands(summary['duplicate_groups'])}</strong> grupos de duplicatas
+({thousands(summary['in_duplicate_groups'])} submissões)</li>
+<li><strong>{thousands(sum(summary['skipped'].values()))}</strong> linhas ignoradas{_skipped(summary['skipped'])}</li>
 </ul>
 {_chart(review)}
 </section>
@@ -303,7 +303,7 @@ def _chart(review: Review, width: int = 600, height: int = 120) -> str:
             f'<text x="-6" y="4" font-size="12" text-anchor="end" fill="currentColor">1</text>'
             f'<text x="-6" y="{height + 4}" font-size="12" text-anchor="end" fill="currentColor">0</text>'
             f'<text x="{width / 2}" y="{height + 18}" font-size="12" text-anchor="middle" fill="currentColor">'
-            f'{_number(len(best))} submissões, da mais à menos parecida com uma palestra anterior</text></svg>'
+            f'{thousands(len(best))} submissões, da mais à menos parecida com uma palestra anterior</text></svg>'
             f'<figcaption class="suave">Maior semelhança de cada submissão a uma palestra anterior '
             f'(mediana {_decimal(best[len(best) // 2])}).</figcaption></figure>')
 
@@ -315,18 +315,13 @@ def _edition(talk: dict) -> str:
 
 def _skipped(skipped: dict) -> str:
     reasons = {"no text": "sem texto", "unreadable": "ilegíveis"}
-    parts = [f"{_number(count)} {reasons.get(reason, _text(reason))}" for reason, count in skipped.items()]
+    parts = [f"{thousands(count)} {reasons.get(reason, _text(reason))}" for reason, count in skipped.items()]
     return f" ({', '.join(parts)})" if parts else ""
 
 
 def _text(value) -> str:
     """Any value as HTML text: submissions are untrusted, so everything is escaped, quotes too."""
     return escape(str(value), quote=True)
-
-
-def _number(number: int) -> str:
-    """``2501`` -> ``"2.501"``, as written in Portuguese."""
-    return f"{number:,}".replace(",", ".")
 
 
 def _decimal(value: float) -> str:
