@@ -234,6 +234,8 @@ def test_phone_width_and_keyboard_only(browser, server):
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.textContent") == "Pular para os resultados"
     page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Revisar submissões"  # the other page
+    page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.id") == "title"
     outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
     assert outline != "none", "the focused field must show it"
