@@ -195,9 +195,10 @@ class Stack:
         return self.process.returncode
 
 
-def launch_stack(workdir: Path, models_dir: Path, database_url: str | None = None, replicas: int = 2,
-                 extra_env: dict | None = None) -> Stack:
-    """Start deploy/stack.py (what `make run-prod` runs) on free loopback ports; doesn't wait for it.
+def launch_stack(workdir: Path, models_dir: Path | None = None, database_url: str | None = None, replicas: int = 2,
+                 extra_env: dict | None = None, model_path: Path | None = None) -> Stack:
+    """Start deploy/stack.py (what `make run-prod` runs) on free loopback ports, serving the
+    store ``models_dir`` or the file ``model_path``; doesn't wait for it.
     ``extra_env`` e.g. TLS_CERT, TLS_KEY, RATE_LIMIT, WORKERS."""
     port, replica_ports = free_port(), [free_port() for _ in range(replicas)]
     prod_dir, log_path = workdir / "prod", workdir / f"stack-{port}.log"
@@ -207,8 +208,8 @@ def launch_stack(workdir: Path, models_dir: Path, database_url: str | None = Non
         "REPLICAS": str(replicas),
         "REPLICA_PORTS": " ".join(map(str, replica_ports)),
         "PROD_DIR": str(prod_dir),
-        "MODELS_DIR": str(models_dir),
-        "MODEL_PATH": "",
+        **({"MODELS_DIR": str(models_dir)} if models_dir else {}),
+        "MODEL_PATH": str(model_path or ""),
         "DATABASE_URL": database_url or f"sqlite:///{workdir / 'requests.db'}",
         **(extra_env or {}),
     }
