@@ -76,7 +76,7 @@ def check_free(host: str, port: int, name: str) -> None:
 def nginx_binary() -> str:
     nginx = os.environ.get("NGINX", "/usr/sbin/nginx")
     if not shutil.which(nginx):
-        raise StackError(f"make run-prod needs nginx ({nginx} not found): apt install nginx")
+        raise StackError(f"nginx not found ({nginx}): apt install nginx")
     return nginx
 
 
