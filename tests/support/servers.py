@@ -168,9 +168,10 @@ class Stack:
         return int(self.replica_pidfiles()[number - 1].read_text())
 
     def wait_healthy(self, timeout: float = 120.0, verify=True) -> None:
-        """Until /health answers 200 through nginx and on every replica; raises with the log if not."""
+        """Until /health answers 200 on every replica, then through nginx; raises with the log if not.
+        (Asked before the replicas are up, nginx would count them failed for a few seconds.)"""
         deadline = time.monotonic() + timeout
-        for url in [self.url, *self.replica_urls]:
+        for url in [*self.replica_urls, self.url]:
             while True:
                 if self.process.poll() is not None:
                     raise RuntimeError(f"the stack exited with {self.process.returncode}:\n{self.log()}")
