@@ -21,12 +21,11 @@ MODELS_DIR ?= models
 PIDFILE ?= instance/gunicorn.pid
 # The production stack's files (make run-prod): its replicas' pid files are in replicas/.
 PROD_DIR ?= instance/prod
-REPLICAS ?= 2
 CRAWL_OUTPUT ?= data/talks.csv
 # Options of the checks before promotion, e.g. UPDATE_ARGS="--min-talks-share 0.5" (README).
 UPDATE_ARGS ?=
 BIND   ?= 127.0.0.1:5000
-export BIND MODELS_DIR PIDFILE PROD_DIR REPLICAS
+export BIND MODELS_DIR PIDFILE PROD_DIR
 
 .PHONY: help install install-dev run run-prod reload train update rollback test test-fast lint data bench clean
 

@@ -36,7 +36,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from text_similarity_model.paths import PROD_DIR, REPO_ROOT
+
 DEPLOY = REPO_ROOT / "deploy"
 BIN = Path(sys.executable).parent
 
@@ -108,7 +109,7 @@ def configure(environ: dict) -> tuple[Path, dict]:
     for replica_port in ports:
         check_free("127.0.0.1", replica_port, "replica port")
 
-    prod_dir = Path(environ.get("PROD_DIR", REPO_ROOT / "instance" / "prod")).resolve()
+    prod_dir = Path(environ.get("PROD_DIR", PROD_DIR)).resolve()
     nginx_dir, replicas_dir = prod_dir / "nginx", prod_dir / "replicas"
     for folder in (nginx_dir / "tmp", replicas_dir):
         folder.mkdir(parents=True, exist_ok=True)
