@@ -147,7 +147,8 @@ def configure(environ: dict) -> tuple[Path, dict]:
     }))
     # supervisord expands %(...)s in its values: a literal % is written %%.
     escape = {name: str(value).replace("%", "%%") for name, value in {
-        "repo": REPO_ROOT, "gunicorn": BIN / "gunicorn", "nginx": nginx, "nginx_dir": nginx_dir, "prod_dir": prod_dir,
+        "repo": REPO_ROOT, "python": sys.executable, "gunicorn": BIN / "gunicorn", "nginx": nginx,
+        "nginx_dir": nginx_dir, "prod_dir": prod_dir,
     }.items()}
     sections = "".join(
         render(DEPLOY / "supervisord-replica.conf", {

@@ -215,7 +215,8 @@ def launch_stack(workdir: Path, models_dir: Path | None = None, database_url: st
         **(extra_env or {}),
     }
     scheme = "https" if env.get("TLS_CERT") else "http"
-    with log_path.open("wb") as log_file:
+    # Appended to: supervisord writes its programs' output by opening /dev/stdout again.
+    with log_path.open("ab") as log_file:
         process = subprocess.Popen([sys.executable, str(STACK)], cwd=REPO_ROOT, env=env,
                                    stdout=log_file, stderr=subprocess.STDOUT)
     return Stack(process, f"{scheme}://127.0.0.1:{port}", [f"http://127.0.0.1:{p}" for p in replica_ports],
