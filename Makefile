@@ -19,13 +19,15 @@ DATA   ?= data/sample/talks.csv
 # The model store: every trained version, one current (text_similarity_model/store.py).
 MODELS_DIR ?= models
 PIDFILE ?= instance/gunicorn.pid
+# The production stack's files (make run-prod): its replicas' pid files are in replicas/.
+PROD_DIR ?= instance/prod
 CRAWL_OUTPUT ?= data/talks.csv
 # Options of the checks before promotion, e.g. UPDATE_ARGS="--min-talks-share 0.5" (README).
 UPDATE_ARGS ?=
 BIND   ?= 127.0.0.1:5000
-export BIND MODELS_DIR PIDFILE
+export BIND MODELS_DIR PIDFILE PROD_DIR
 
-.PHONY: help install install-dev run reload train update rollback test test-fast lint data bench clean
+.PHONY: help install install-dev run run-prod reload train update rollback test test-fast lint data bench clean
 
 ## help: this list
 help:
@@ -74,9 +76,19 @@ run: install
 	$(if $(MODEL_PATH),,$(BIN)/text_similarity_model models init $(DATA))
 	$(BIN)/gunicorn -c gunicorn.conf.py
 
-## reload: switch the running service to the store's current version (no downtime)
+## run-prod: the production stack in the foreground (README, Deploying): nginx on BIND (default
+##           127.0.0.1:8080; TLS_CERT/TLS_KEY for HTTPS) in front of REPLICAS (default 2) gunicorn
+##           instances, under supervisord; the store gets its first version as in make run
+run-prod: install
+	$(BIN)/python deploy/stack.py --check
+	$(if $(MODEL_PATH),,$(BIN)/text_similarity_model models init $(DATA))
+	BIND=$(if $(filter file,$(origin BIND)),127.0.0.1:8080,$(BIND)) $(BIN)/python deploy/stack.py
+
+## reload: switch the running service (make run's, and every replica of make run-prod's) to the
+##         store's current version (no downtime)
 reload:
-	kill -HUP $$(cat $(PIDFILE))
+	$(if $(wildcard $(PIDFILE) $(PROD_DIR)/replicas/*.pid),,$(error no running service: neither $(PIDFILE) nor $(PROD_DIR)/replicas/*.pid exists))
+	for pidfile in $(wildcard $(PIDFILE) $(PROD_DIR)/replicas/*.pid); do kill -HUP $$(cat $$pidfile) || exit 1; done
 
 ## data: crawl the TDC site into CRAWL_OUTPUT (default data/talks.csv; counts beside it, .stats.json),
 ##       replacing it only when the crawl finished and wrote talks;

@@ -5,11 +5,16 @@
 Starts, with the same gunicorn settings (the repo's gunicorn.conf.py, 2
 workers, access log off for both), (a) benchmarks/floor_app.py and (b) the
 real service on a model of the real corpus with its request log on (SQLite),
-then loads them in turn, round after round, with wrk from loopback and the
-same POST /predict (n_results=3), and reports the median requests/s, p50 and
-p99 of each. Also measures the cold
+and (c) the production stack (deploy/stack.py, as `make run-prod`: nginx in
+front of 1 replica of 2 workers, access logs on), loaded both through nginx
+and on its replica's port directly, and through nginx again while 300 slow
+clients hold connections to it (each sends a request's headers a byte every
+2 s, reconnecting when nginx drops it); then loads them in turn, round after
+round, with wrk from loopback and the same POST /predict (n_results=3), and
+reports the median requests/s, p50 and p99 of each. Also measures the cold
 start: launching gunicorn to the first 200 on /predict.
-Targets: service >= 60% of the floor's throughput, no errors; cold start <= 3 s.
+Targets: service >= 60% of the floor's throughput, no errors; cold start <= 3 s;
+through nginx >= 80% of the replica's port directly, no errors.
 wrk comes from Debian's packages; installed here if missing (needs root).
 """
 
@@ -20,11 +25,14 @@ import json
 import os
 import re
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import requests
@@ -32,7 +40,7 @@ import requests
 from text_similarity_model.paths import REAL_CSV, REPO_ROOT
 
 sys.path.insert(0, str(REPO_ROOT))
-from tests.support.servers import launch_gunicorn  # noqa: E402
+from tests.support.servers import NGINX, launch_gunicorn, launch_stack  # noqa: E402
 
 QUERY = {
     "title": "Criando e fazendo deploy de uma API REST para modelos de aprendizagem de máquina",
@@ -40,6 +48,43 @@ QUERY = {
                    "construir uma API REST capaz de disponibilizar o modelo como um serviço web.",
     "n_results": 3,
 }
+
+
+STACK_NGINX = "stack (make run-prod): through nginx to 1 replica"
+STACK_DIRECT = "stack: the same replica's port directly"
+STACK_SLOW = "stack: through nginx, 300 slow clients connected"
+SLOW_CLIENTS = 300
+
+
+@contextmanager
+def slow_clients(url: str, count: int = SLOW_CLIENTS, interval: float = 2.0):
+    """``count`` connections to ``url`` sending a request's headers a byte every
+    ``interval`` s; one that nginx closes (its header timeout) is opened again."""
+    host, port = url.removeprefix("http://").split(":")
+    request = b"POST /predict HTTP/1.1\r\nHost: x\r\n"
+    connections = [socket.create_connection((host, int(port))) for _ in range(count)]
+    sent = [0] * count
+    stop = threading.Event()
+
+    def trickle() -> None:
+        while not stop.wait(interval):
+            for number, connection in enumerate(connections):
+                try:
+                    connection.sendall(request[sent[number] % len(request):][:1])
+                    sent[number] += 1
+                except OSError:
+                    connection.close()
+                    connections[number], sent[number] = socket.create_connection((host, int(port))), 0
+
+    thread = threading.Thread(target=trickle)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        for connection in connections:
+            connection.close()
 
 
 def ensure_wrk() -> str:
@@ -113,25 +158,43 @@ def main() -> int:
                        check=True, capture_output=True)
         apps = {"floor (constant flask_restful answer)": "benchmarks.floor_app:app",
                 "palestras service, request log on": None}
-        servers = {}
+        servers, urls, stack = {}, {}, None
         try:
-            # Both up at once, loaded in turn (an idle gunicorn costs nothing):
-            # each round measures the floor and the service back to back, so
-            # drifts in the machine's speed hit both alike.
+            # All up at once, loaded in turn (an idle server costs nothing):
+            # each round measures every one back to back, so drifts in the
+            # machine's speed hit all alike.
             for name, module in apps.items():
                 (workdir / name[:5]).mkdir()
                 servers[name] = launch_gunicorn(model, workdir / name[:5], workers=2, access_log=False,
                                                 app_module=module)
+                urls[name] = servers[name].url
             for server in servers.values():
                 server.wait_healthy()
-                run_wrk(wrk, server.url, 2, arguments.connections, workdir)  # warm-up
-            runs = {name: [] for name in apps}
+            if shutil.which(NGINX):
+                (workdir / "stack").mkdir()
+                # A rate limit wrk never reaches: the figure is nginx's cost, not the limiter's refusals.
+                stack = launch_stack(workdir / "stack", model_path=model, replicas=1,
+                                     extra_env={"WORKERS": "2", "RATE_LIMIT": "1000000", "RATE_BURST": "1000000"})
+                stack.wait_healthy()
+                urls[STACK_NGINX], urls[STACK_DIRECT] = stack.url, stack.replica_urls[0]
+                urls[STACK_SLOW] = stack.url
+            else:
+                print(f"nginx not installed ({NGINX}): the stack is left out (apt install nginx)", file=sys.stderr)
+            for url in set(urls.values()):
+                run_wrk(wrk, url, 2, arguments.connections, workdir)  # warm-up
+            runs = {name: [] for name in urls}
             for _ in range(arguments.rounds):
-                for name, server in servers.items():
-                    runs[name].append(run_wrk(wrk, server.url, arguments.seconds, arguments.connections, workdir))
+                for name, url in urls.items():
+                    if name == STACK_SLOW:
+                        with slow_clients(url):
+                            runs[name].append(run_wrk(wrk, url, arguments.seconds, arguments.connections, workdir))
+                    else:
+                        runs[name].append(run_wrk(wrk, url, arguments.seconds, arguments.connections, workdir))
         finally:
             for server in servers.values():
                 server.stop()
+            if stack:
+                stack.stop()
         cold = min(cold_start(model, workdir) for _ in range(3))
 
     results = {name: {"requests_per_s": statistics.median([run["requests_per_s"] for run in name_runs]),
@@ -140,9 +203,9 @@ def main() -> int:
                       "errors": sum(run["errors"] for run in name_runs),
                       "socket_errors": ", ".join(sorted({run["socket_errors"] for run in name_runs}))}
                for name, name_runs in runs.items()}
-    floor_runs, service_runs = runs.values()
+    floor_runs, service_runs = list(runs.values())[:2]
     round_ratios = [service["requests_per_s"] / floor["requests_per_s"] for floor, service in zip(floor_runs, service_runs)]
-    floor, service = results.values()
+    floor, service = list(results.values())[:2]
     ratio = service["requests_per_s"] / floor["requests_per_s"]
     overridden = f"with {os.environ['GUNICORN_CMD_ARGS']}" if os.environ.get("GUNICORN_CMD_ARGS") else "as configured"
     print(f"wrk -t2 -c{arguments.connections} -d{arguments.seconds}s POST /predict (n_results=3), {arguments.rounds} rounds "
@@ -158,6 +221,17 @@ def main() -> int:
           f"per round: {', '.join(f'{r:.0%}' for r in round_ratios)}")
     print(f"cold start, launch to first 200 on /predict: {cold:.2f} s (target <= 3 s): {'OK' if cold <= 3 else 'MISSED'}")
     ok = ratio >= 0.6 and cold <= 3 and service["errors"] == 0 and service["socket_errors"] == "none"
+    if STACK_NGINX in results:
+        nginx, direct = results[STACK_NGINX], results[STACK_DIRECT]
+        stack_ratio = nginx["requests_per_s"] / direct["requests_per_s"]
+        per_round = [a["requests_per_s"] / b["requests_per_s"] for a, b in zip(runs[STACK_NGINX], runs[STACK_DIRECT])]
+        print(f"through nginx / the replica's port directly: {stack_ratio:.0%} (target >= 80%): "
+              f"{'OK' if stack_ratio >= 0.8 else 'MISSED'}; per round: {', '.join(f'{r:.0%}' for r in per_round)}")
+        slow = results[STACK_SLOW]
+        print(f"with {SLOW_CLIENTS} slow clients connected to nginx: p99 {slow['p99_ms']:.2f} ms against "
+              f"{nginx['p99_ms']:.2f} ms without (target: under 100 ms), {slow['errors']} errors")
+        ok = (ok and stack_ratio >= 0.8 and slow["p99_ms"] < 100
+              and all(r["errors"] == 0 and r["socket_errors"] == "none" for r in (nginx, slow)))
     return 0 if ok else 1
 
 

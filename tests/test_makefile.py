@@ -6,6 +6,7 @@ interpreters crafted in a temporary folder: a pyenv-like shim that exists but
 fails, an old Python, and this test's own (3.11 or newer) Python.
 """
 
+import os
 import shutil
 import subprocess
 import sys
@@ -87,3 +88,11 @@ def test_make_alone_lists_the_verbs_and_builds_nothing(bin_dir):
     assert result.returncode == 0, result.stderr
     verbs = [line.split(":")[0] for line in result.stdout.splitlines() if not line.startswith(" ")]
     assert {"help", "install", "run", "train", "test", "test-fast", "lint", "data"} <= set(verbs)
+
+
+def test_run_prod_without_nginx_says_how_to_install_it_in_one_line():
+    result = subprocess.run([MAKE, "--no-print-directory", "-C", str(REPO_ROOT), "run-prod"], capture_output=True, text=True,
+                            timeout=300, env={**os.environ, "NGINX": "/nonexistent/nginx", "MAKEFLAGS": ""})
+    assert result.returncode != 0
+    assert result.stderr.splitlines()[0] == "run-prod: nginx not found (/nonexistent/nginx): apt install nginx"
+    assert "models init" not in result.stdout  # stopped before doing anything

@@ -14,6 +14,7 @@ Errors a user can cause print one line naming the input and exit with 2.
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import os
 import signal
@@ -24,7 +25,7 @@ from pathlib import Path
 from .contract import N_RELATED, N_RESULTS, TEXT_COLUMNS
 from .errors import PalestrasError
 from .metrics import DEFAULT_K
-from .paths import MODELS_DIR, PIDFILE
+from .paths import MODELS_DIR, PIDFILE, PROD_DIR
 from .promotion import Thresholds
 from .store import DEFAULT_KEEP
 
@@ -182,10 +183,14 @@ def _store_arguments(parser, pidfile: bool = True) -> None:
     parser.add_argument("--keep", type=int, default=DEFAULT_KEEP,
                         help=f"versions kept when pruning, never the current or previous (default {DEFAULT_KEEP})")
     if pidfile:
-        parser.add_argument("--pidfile", default=os.environ.get("PIDFILE", str(PIDFILE)),
-                            help="the running service's pid file, signalled to reload (default $PIDFILE, else "
-                                 "gunicorn's default, the checkout's instance/gunicorn.pid); nothing is "
-                                 "signalled when no service runs")
+        # Both ways of serving by default: `make run`'s gunicorn and `make run-prod`'s replicas.
+        default = [os.environ.get("PIDFILE", str(PIDFILE)),
+                   str(Path(os.environ.get("PROD_DIR", str(PROD_DIR))) / "replicas" / "*.pid")]
+        parser.add_argument("--pidfile", action="append", help=(
+            "a running service's pid file (a glob pattern matches several), signalled to reload; may be repeated "
+            "(default $PIDFILE, else the checkout's instance/gunicorn.pid, and the production stack's replicas, "
+            "$PROD_DIR/replicas/*.pid, else instance/prod/replicas/*.pid); nothing is signalled when no service runs"))
+        parser.set_defaults(pidfile_default=default)
 
 
 def _train(arguments) -> int:
@@ -333,7 +338,7 @@ def _update(arguments) -> int:
     _check_positive("--max-queries", thresholds.max_queries)
     result = update(arguments.data, _store(arguments), thresholds, arguments.force, arguments.version)
     if result.promoted:
-        _reload_service(arguments.pidfile)
+        _reload_service(arguments)
     print(result.summary())
     return 0 if result.promoted else 1
 
@@ -404,7 +409,7 @@ def _models_promote(arguments) -> int:
         version = store.version(arguments.name)
         Model.deserialize(version.model_path)  # refuse a version that would not load: before the switch
         store.promote(version.name)
-    _reload_service(arguments.pidfile)
+    _reload_service(arguments)
     print(f"promoted {version.name}")
     return 0
 
@@ -414,7 +419,7 @@ def _models_rollback(arguments) -> int:
     with store.lock():
         replaced = store.current()
         version = store.rollback()
-    _reload_service(arguments.pidfile)
+    _reload_service(arguments)
     print(f"rolled back to {version.name} (was {replaced.name})")
     return 0
 
@@ -425,16 +430,23 @@ def _store(arguments):
     return ModelStore(arguments.models_dir, keep=arguments.keep)
 
 
-def _reload_service(pidfile: str) -> None:
-    """SIGHUP to the service whose pid ``pidfile`` holds, if it runs: gunicorn
-    then loads the store's current version, with no failed request."""
-    try:
-        pid = int(Path(pidfile).read_text().strip())
-        os.kill(pid, signal.SIGHUP)
-    except (FileNotFoundError, ValueError, ProcessLookupError):
-        print(f"no running service ({pidfile}): the next start serves the new current version")
-        return
-    print(f"reloading the service (pid {pid})")
+def _reload_service(arguments) -> None:
+    """SIGHUP to each running service whose pid one of the ``--pidfile`` (paths or glob
+    patterns) holds: gunicorn then loads the store's current version, with no
+    failed request. All at once: each replica keeps its old workers serving
+    until the new ones are up, so no replica stops answering."""
+    pidfiles = arguments.pidfile or arguments.pidfile_default
+    reloaded = 0
+    for path in sorted({match for pattern in pidfiles for match in (glob.glob(pattern) or [pattern])}):
+        try:
+            pid = int(Path(path).read_text().strip())
+            os.kill(pid, signal.SIGHUP)
+        except (FileNotFoundError, ValueError, ProcessLookupError):
+            continue
+        reloaded += 1
+        print(f"reloading the service (pid {pid})")
+    if not reloaded:
+        print(f"no running service ({', '.join(pidfiles)}): the next start serves the new current version")
 
 
 def _number(value, spec: str) -> str:

@@ -22,6 +22,11 @@ INSTANCE_DIR = REPO_ROOT / "instance"
 #: model find the service to signal (``PIDFILE`` overrides both).
 PIDFILE = INSTANCE_DIR / "gunicorn.pid"
 
+#: The production stack's files (``make run-prod``, ``deploy/stack.py``; ``PROD_DIR``
+#: overrides): its replicas' pid files are ``replicas/*.pid`` in it, signalled
+#: with ``PIDFILE`` by the commands that swap the served model.
+PROD_DIR = INSTANCE_DIR / "prod"
+
 #: The bundled sample corpus, written for the project (``make run`` trains it).
 SAMPLE_CSV = REPO_ROOT / "data" / "sample" / "talks.csv"
 

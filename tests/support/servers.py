@@ -123,3 +123,102 @@ def load(url: str, seconds: float, concurrency: int = 4, stop_when_done: bool = 
         import json
 
         result.update(json.loads(output))
+
+
+STACK = REPO_ROOT / "deploy" / "stack.py"
+NGINX = "/usr/sbin/nginx"
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and every process below it (read from /proc)."""
+    tree, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        tree.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*"):
+            try:
+                pending += [int(child) for child in (task / "children").read_text().split()]
+            except OSError:  # gone meanwhile
+                pass
+    return tree
+
+
+def alive(pid: int) -> bool:
+    """Running, not a zombie waiting for its parent."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+class Stack:
+    """The production stack (deploy/stack.py: supervisord, nginx, gunicorn replicas)."""
+
+    def __init__(self, process: subprocess.Popen, url: str, replica_urls: list[str], prod_dir: Path, log_path: Path):
+        self.process, self.url, self.replica_urls = process, url, replica_urls
+        self.prod_dir, self.log_path = prod_dir, log_path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def replica_pidfiles(self) -> list[Path]:
+        return [self.prod_dir / "replicas" / f"replica-{n}.pid" for n in range(1, len(self.replica_urls) + 1)]
+
+    def replica_pid(self, number: int) -> int:
+        """The gunicorn master of replica ``number`` (from 1)."""
+        return int(self.replica_pidfiles()[number - 1].read_text())
+
+    def wait_healthy(self, timeout: float = 120.0, verify=True) -> None:
+        """Until /health answers 200 on every replica, then through nginx; raises with the log if not.
+        (Asked before the replicas are up, nginx would count them failed for a few seconds.)"""
+        deadline = time.monotonic() + timeout
+        for url in [*self.replica_urls, self.url]:
+            while True:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"the stack exited with {self.process.returncode}:\n{self.log()}")
+                try:
+                    if requests.get(url + "/health", timeout=2, verify=verify).status_code == 200:
+                        break
+                except requests.ConnectionError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{url} not healthy after {timeout} s:\n{self.log()}")
+                time.sleep(0.1)
+
+    def stop(self, timeout: float = 90.0) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                for pid in reversed(process_tree(self.process.pid)):
+                    os.kill(pid, signal.SIGKILL)
+                self.process.wait()
+        return self.process.returncode
+
+
+def launch_stack(workdir: Path, models_dir: Path | None = None, database_url: str | None = None, replicas: int = 2,
+                 extra_env: dict | None = None, model_path: Path | None = None) -> Stack:
+    """Start deploy/stack.py (what `make run-prod` runs) on free loopback ports, serving the
+    store ``models_dir`` or the file ``model_path``; doesn't wait for it.
+    ``extra_env`` e.g. TLS_CERT, TLS_KEY, RATE_LIMIT, WORKERS."""
+    port, replica_ports = free_port(), [free_port() for _ in range(replicas)]
+    prod_dir, log_path = workdir / "prod", workdir / f"stack-{port}.log"
+    env = {
+        **os.environ,
+        "BIND": f"127.0.0.1:{port}",
+        "REPLICAS": str(replicas),
+        "REPLICA_PORTS": " ".join(map(str, replica_ports)),
+        "PROD_DIR": str(prod_dir),
+        **({"MODELS_DIR": str(models_dir)} if models_dir else {}),
+        "MODEL_PATH": str(model_path or ""),
+        "DATABASE_URL": database_url or f"sqlite:///{workdir / 'requests.db'}",
+        **(extra_env or {}),
+    }
+    scheme = "https" if env.get("TLS_CERT") else "http"
+    # Appended to: supervisord writes its programs' output by opening /dev/stdout again.
+    with log_path.open("ab") as log_file:
+        process = subprocess.Popen([sys.executable, str(STACK)], cwd=REPO_ROOT, env=env,
+                                   stdout=log_file, stderr=subprocess.STDOUT)
+    return Stack(process, f"{scheme}://127.0.0.1:{port}", [f"http://127.0.0.1:{p}" for p in replica_ports],
+                 prod_dir, log_path)

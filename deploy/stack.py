@@ -1,0 +1,184 @@
+"""The production stack on one box (``make run-prod``): nginx on BIND in front of
+REPLICAS gunicorn instances of the service, all under supervisord, in the foreground.
+
+    .venv/bin/python deploy/stack.py [--check]
+
+Environment (all optional):
+
+- ``BIND``: where nginx listens (default 127.0.0.1:8080)
+- ``REPLICAS``: gunicorn instances (default 2), each with the repo's gunicorn.conf.py
+  on its own loopback port and pid file (``PROD_DIR/replicas/replica-N.pid``)
+- ``REPLICA_PORTS``: their ports, separated by spaces or commas (default: those after BIND's)
+- ``PROD_DIR``: the stack's files: rendered configurations, pid files, nginx's
+  scratch folders, supervisord's log (default instance/prod)
+- ``TLS_CERT`` and ``TLS_KEY``: PEM files; nginx then speaks HTTPS (only) on BIND
+- ``RATE_LIMIT``, ``RATE_BURST``: requests a second per client address on the
+  prediction endpoints, and the burst above it answered at once (default 10, 20)
+- ``NGINX``: the nginx binary (default Debian's /usr/sbin/nginx)
+- ``WORKERS``, ``DATABASE_URL``, ``MODELS_DIR``, ``MODEL_PATH``: every replica reads
+  them as ``make run`` does; ``PROMETHEUS_MULTIPROC_DIR`` is set to
+  ``PROD_DIR/prometheus``, emptied at each start and shared by every replica.
+
+Renders deploy/nginx.conf and deploy/supervisord.conf into PROD_DIR, has nginx
+check its configuration, then becomes supervisord. ``--check`` stops after
+checking that nginx is installed.
+"""
+
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+import re
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from text_similarity_model.paths import PROD_DIR, REPO_ROOT
+
+DEPLOY = REPO_ROOT / "deploy"
+BIN = Path(sys.executable).parent
+
+
+class StackError(Exception):
+    """A problem the person starting the stack can fix; the message says how."""
+
+
+def render(template: Path, values: dict) -> str:
+    """``template`` with each ``{{name}}`` replaced by ``values[name]``."""
+    def value(match: re.Match) -> str:
+        if match.group(1) not in values:
+            raise KeyError(f"{template}: no value for {{{{{match.group(1)}}}}}")
+        return str(values[match.group(1)])
+
+    return re.sub(r"\{\{(\w+)\}\}", value, template.read_text())
+
+
+def host_and_port(bind: str) -> tuple[str, int]:
+    host, _, port = bind.rpartition(":")
+    if not host or not port.isdigit():
+        raise StackError(f"BIND={bind!r}: expected HOST:PORT, e.g. 127.0.0.1:8080")
+    return host, int(port)
+
+
+def check_free(host: str, port: int, name: str) -> None:
+    """Fail now, with the fix, rather than have supervisord retry a program that can't bind."""
+    with socket.socket(socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host.strip("[]"), port))
+        except OSError as error:
+            raise StackError(f"{name} {host}:{port} is not free ({error.strerror}): stop what uses it, or choose "
+                             f"another port ({'BIND' if name == 'BIND' else 'REPLICA_PORTS'})") from None
+
+
+def nginx_binary() -> str:
+    nginx = os.environ.get("NGINX", "/usr/sbin/nginx")
+    if not shutil.which(nginx):
+        raise StackError(f"nginx not found ({nginx}): apt install nginx")
+    return nginx
+
+
+def nginx_user() -> str:
+    """nginx drops a root master's workers to another user: the checkout's owner,
+    who can read the static files and the stack's folder (ignored unless root)."""
+    if os.geteuid() != 0:
+        return ""
+    owner = pwd.getpwuid(os.stat(REPO_ROOT).st_uid)
+    return f"user {owner.pw_name} {grp.getgrgid(owner.pw_gid).gr_name};"
+
+
+def configure(environ: dict) -> tuple[Path, dict]:
+    """Write the stack's configuration into PROD_DIR; the supervisord.conf path
+    and the environment to run it with."""
+    from api import MAX_BODY_BYTES
+    from api.errors import kilobytes
+
+    nginx = nginx_binary()
+    host, port = host_and_port(environ.get("BIND", "127.0.0.1:8080"))
+    replicas = int(environ.get("REPLICAS", "2"))
+    if replicas < 1:
+        raise StackError(f"REPLICAS={replicas}: at least 1")
+    ports = [int(p) for p in re.split(r"[\s,]+", environ.get("REPLICA_PORTS", "").strip()) if p]
+    ports = ports or [port + n for n in range(1, replicas + 1)]
+    if len(ports) != replicas:
+        raise StackError(f"REPLICA_PORTS has {len(ports)} ports for REPLICAS={replicas}: give one per replica")
+    check_free(host, port, "BIND")
+    for replica_port in ports:
+        check_free("127.0.0.1", replica_port, "replica port")
+
+    prod_dir = Path(environ.get("PROD_DIR", PROD_DIR)).resolve()
+    nginx_dir, replicas_dir = prod_dir / "nginx", prod_dir / "replicas"
+    for folder in (nginx_dir / "tmp", replicas_dir):
+        folder.mkdir(parents=True, exist_ok=True)
+    # Metrics of a previous run would be added to this one's: empty once, here, for every replica.
+    metrics_dir = prod_dir / "prometheus"
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir()
+
+    tls_cert, tls_key = environ.get("TLS_CERT"), environ.get("TLS_KEY")
+    if bool(tls_cert) != bool(tls_key):
+        raise StackError("TLS needs both TLS_CERT and TLS_KEY (PEM files), or neither for plain HTTP")
+    listen = f"        listen {host}:{port}{' ssl' if tls_cert else ''};"
+    if tls_cert:
+        for name, path in (("TLS_CERT", tls_cert), ("TLS_KEY", tls_key)):
+            if not Path(path).is_file():
+                raise StackError(f"{name}={path}: no such file")
+        listen += (f"\n        ssl_certificate {Path(tls_cert).resolve()};"
+                   f"\n        ssl_certificate_key {Path(tls_key).resolve()};"
+                   "\n        ssl_protocols TLSv1.2 TLSv1.3;"
+                   "\n        ssl_session_cache shared:tls:10m;")
+    rate_limit, rate_burst = int(environ.get("RATE_LIMIT", "10")), int(environ.get("RATE_BURST", "20"))
+
+    (nginx_dir / "nginx.conf").write_text(render(DEPLOY / "nginx.conf", {
+        "nginx_dir": nginx_dir,
+        "user": nginx_user(),
+        "max_body_bytes": MAX_BODY_BYTES,
+        "max_body_kb": kilobytes(MAX_BODY_BYTES),
+        "rate_limit": rate_limit,
+        "rate_burst": rate_burst,
+        # One failure takes a replica out for 2 s; nginx then tries it again (a refused
+        # connection on loopback costs microseconds, so a replica back is used soon).
+        "upstream_servers": "\n".join(f"        server 127.0.0.1:{p} max_fails=1 fail_timeout=2s;" for p in ports),
+        "listen": listen,
+        "static_dir": REPO_ROOT / "api" / "static",
+    }))
+    # supervisord expands %(...)s in its values: a literal % is written %%.
+    escape = {name: str(value).replace("%", "%%") for name, value in {
+        "repo": REPO_ROOT, "python": sys.executable, "gunicorn": BIN / "gunicorn", "nginx": nginx,
+        "nginx_dir": nginx_dir, "prod_dir": prod_dir,
+    }.items()}
+    sections = "".join(
+        render(DEPLOY / "supervisord-replica.conf", {
+            **escape, "number": number, "port": replica_port,
+            "pidfile": str(replicas_dir / f"replica-{number}.pid").replace("%", "%%"),
+        })
+        for number, replica_port in enumerate(ports, start=1))
+    supervisord_conf = prod_dir / "supervisord.conf"
+    supervisord_conf.write_text(render(DEPLOY / "supervisord.conf", {**escape, "replicas": sections}))
+
+    # nginx's own check: a mistake stops the start here, with nginx's message.
+    checked = subprocess.run([nginx, "-t", "-q", "-p", str(nginx_dir), "-c", str(nginx_dir / "nginx.conf"),
+                              "-e", "stderr"], capture_output=True, text=True)
+    if checked.returncode != 0:
+        raise StackError(f"nginx refused {nginx_dir / 'nginx.conf'}: {checked.stderr.strip()}")
+    return supervisord_conf, {**environ, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+
+
+def main() -> int:
+    try:
+        if sys.argv[1:] == ["--check"]:
+            nginx_binary()
+            return 0
+        supervisord_conf, environ = configure(dict(os.environ))
+    except StackError as error:
+        print(f"run-prod: {error}", file=sys.stderr)
+        return 2
+    # Become supervisord: a signal to this process (Ctrl-C, SIGTERM, systemd) reaches it.
+    os.execve(BIN / "supervisord", [str(BIN / "supervisord"), "-c", str(supervisord_conf)], environ)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
