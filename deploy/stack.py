@@ -95,6 +95,7 @@ def configure(environ: dict) -> tuple[Path, dict]:
     and the environment to run it with."""
     from api import MAX_BODY_BYTES
     from api.errors import kilobytes
+    from api.review import CLI_HINT, MAX_REVIEW_BODY_BYTES
 
     nginx = nginx_binary()
     host, port = host_and_port(environ.get("BIND", "127.0.0.1:8080"))
@@ -137,6 +138,9 @@ def configure(environ: dict) -> tuple[Path, dict]:
         "user": nginx_user(),
         "max_body_bytes": MAX_BODY_BYTES,
         "max_body_kb": kilobytes(MAX_BODY_BYTES),
+        "review_body_bytes": MAX_REVIEW_BODY_BYTES,
+        "review_body_kb": kilobytes(MAX_REVIEW_BODY_BYTES),
+        "cli_hint": CLI_HINT,
         "rate_limit": rate_limit,
         "rate_burst": rate_burst,
         # One failure takes a replica out for 2 s; nginx then tries it again (a refused

@@ -139,6 +139,20 @@ def test_a_body_over_the_api_limit_is_refused_by_nginx_in_the_apis_words(stack):
     assert at_limit.status_code == 400  # read by nginx and passed on: the API says what's wrong with it
 
 
+def test_a_call_s_review_passes_nginx_up_to_its_own_limit(stack):
+    from api.review import MAX_REVIEW_BODY_BYTES
+
+    # 200 submissions: a body well past /predict's 64 KB, within /review's limit.
+    submissions = [{"id": f"S{i}", "title": f"Palestra {i} sobre Python", "description": "texto " * 120} for i in range(200)]
+    answer = requests.post(stack.url + "/review?n_results=1", json=submissions, timeout=60)
+    assert answer.status_code == 200, answer.text[:500]
+    assert answer.json()["summary"]["submissions"] == 200
+    over = requests.post(stack.url + "/review", data=b"x" * (MAX_REVIEW_BODY_BYTES + 1), timeout=60,
+                         headers={"Content-Type": "application/json"})
+    assert over.status_code == 413
+    assert "text_similarity_model review" in over.json()["message"]
+
+
 def test_300_slow_connections_leave_predictions_answering(stack):
     host, port = stack.url.removeprefix("http://").split(":")
     slow = []
