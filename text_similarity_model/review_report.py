@@ -79,18 +79,29 @@ def csv_columns(review: Review) -> list[str]:
     return [*SUBMISSION_COLUMNS, *review.model.columns, "index", *RELATED_COLUMNS]
 
 
+# A cell a spreadsheet would take as a formula: submissions are anyone's text,
+# and this file is opened in one (OWASP's "CSV injection"). Such text gets a
+# leading apostrophe, which spreadsheets show as text and don't display.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value):
+    """``value``, with a ``'`` before text a spreadsheet would run as a formula."""
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_START) else value
+
+
 def _write_csv(review: Review, handle) -> None:
     writer = csv.writer(handle)
     talk_columns = [*review.model.columns, "index"]
     writer.writerow(csv_columns(review))
     for result in review.results():
         submission = [result["id"], result["title"], "; ".join(map(str, result["duplicates"]))]
-        if not result["related"]:
-            writer.writerow(submission + [""] * (1 + len(talk_columns) + len(RELATED_COLUMNS)))
-        for rank, talk in enumerate(result["related"], start=1):
-            writer.writerow(submission + [rank] + [talk[column] for column in talk_columns] + [
+        rows = [submission + [""] * (1 + len(talk_columns) + len(RELATED_COLUMNS))] if not result["related"] else [
+            submission + [rank] + [talk[column] for column in talk_columns] + [
                 f"{talk['score']:.4f}", "true" if talk["same_talk"] else "false",
-                "; ".join(term["term"] for term in talk["terms"])])
+                "; ".join(term["term"] for term in talk["terms"])]
+            for rank, talk in enumerate(result["related"], start=1)]
+        writer.writerows([spreadsheet_safe(cell) for cell in row] for row in rows)
 
 
 # -- HTML -----------------------------------------------------------------------

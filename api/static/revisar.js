@@ -159,8 +159,11 @@
 
   // -- the download: the command line's CSV, one row per submission and related talk
 
+  // As the command line's CSV (review_report.spreadsheet_safe): text a
+  // spreadsheet would run as a formula gets a leading apostrophe.
   function csvField(value) {
-    const text = value === null || value === undefined ? "" : String(value);
+    let text = value === null || value === undefined ? "" : String(value);
+    if (typeof value === "string" && /^[=+\-@\t\r]/.test(text)) text = `'${text}`;
     return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
   }
 
