@@ -29,7 +29,8 @@ from .resources import fields_of, services, validated
 from .schemas import MAX_TEXT_LENGTH, n_results_field
 
 #: Submissions per request. A call of TDC São Paulo receives a few hundred
-#: per track; 500 take about a second to review (benchmarks/review_bench.py).
+#: per track; 1,000 take 0.24 s of CPU in-process (benchmarks/review_bench.py),
+#: time during which the worker answers nothing else.
 MAX_SUBMISSIONS = 500
 
 #: The body limit of this endpoint alone (the others keep 64 KB): 500
