@@ -25,7 +25,7 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 
 from .errors import IncompatibleModelError, ModelFileError, TamperedModelError
-from .files import write_atomically
+from .files import unwritable_file_problem, write_atomically
 
 MAGIC = b"PALESTRAS-MODEL 1\n"
 _HEADER_LENGTH = struct.Struct(">Q")
@@ -52,12 +52,9 @@ def manifest_path(model_path: str | Path) -> Path:
 def check_writable_destination(path: str | Path) -> Path:
     """Fail early (before a long training) when ``path`` can't be written."""
     path = Path(path)
-    if path.is_dir():
-        raise ModelFileError(f"{path}: is a folder; give the model file's path, e.g. {path / 'model.pkl'}")
-    if not path.parent.is_dir():
-        raise ModelFileError(f"{path}: folder {path.parent} does not exist; create it (mkdir -p {path.parent}) or choose another path")
-    if not os.access(path.parent, os.W_OK):
-        raise ModelFileError(f"{path}: folder {path.parent} is not writable")
+    problem = unwritable_file_problem(path, "model.pkl")
+    if problem:
+        raise ModelFileError(problem)
     return path
 
 

@@ -65,3 +65,15 @@ def fsync_folder(folder: str | Path) -> None:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
+
+
+def unwritable_file_problem(path: Path, example_name: str) -> str | None:
+    """Why the file ``path`` can't be written (``"{path}: ..."`` naming the fix),
+    or None: checked before long work (a training, a review) rather than after."""
+    if path.is_dir():
+        return f"{path}: is a folder; give the file's path, e.g. {path / example_name}"
+    if not path.parent.is_dir():
+        return f"{path}: folder {path.parent} does not exist; create it (mkdir -p {path.parent}) or choose another path"
+    if not os.access(path.parent, os.W_OK):
+        return f"{path}: folder {path.parent} is not writable; choose another path"
+    return None

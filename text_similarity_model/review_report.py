@@ -18,12 +18,11 @@ import base64
 import csv
 import hashlib
 import json
-import os
 from html import escape
 from pathlib import Path
 
 from .errors import PalestrasError
-from .files import atomic_writer
+from .files import atomic_writer, unwritable_file_problem
 from .names import city_name, thousands, track_name
 from .review import Review
 
@@ -38,12 +37,9 @@ def check_report_path(path: str | Path) -> str:
     if report_format is None:
         raise PalestrasError(f"{path}: unknown report format {path.suffix or '(no extension)'!r}; "
                              "end the name with .html, .json or .csv")
-    if path.is_dir():
-        raise PalestrasError(f"{path}: is a folder; give the report file's path, e.g. {path / 'review.html'}")
-    if not path.parent.is_dir():
-        raise PalestrasError(f"{path}: folder {path.parent} does not exist; create it (mkdir -p {path.parent})")
-    if not os.access(path.parent, os.W_OK):
-        raise PalestrasError(f"{path}: folder {path.parent} is not writable; choose another path")
+    problem = unwritable_file_problem(path, "review.html")
+    if problem:
+        raise PalestrasError(problem)
     return report_format
 
 
