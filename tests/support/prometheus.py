@@ -12,7 +12,7 @@ from pathlib import Path
 import requests
 
 from tests.support.require import skip_or_fail
-from tests.support.servers import free_port
+from tests.support.servers import free_port, wait_until_answering
 
 SCRAPE_CONFIG = """\
 global:
@@ -77,18 +77,7 @@ def running_prometheus(targets: list[str], workdir: Path):
             cwd=workdir, stdout=log_file, stderr=subprocess.STDOUT)
     server = Prometheus(process, f"http://127.0.0.1:{port}", log_path)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"prometheus exited with {process.returncode}:\n{server.log()}")
-            try:
-                if requests.get(server.url + "/-/ready", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"prometheus not ready after 30 s:\n{server.log()}")
-            time.sleep(0.1)
+        wait_until_answering(server.url + "/-/ready", process, "prometheus", server.log, time.monotonic() + 30)
         yield server
     finally:
         process.terminate()

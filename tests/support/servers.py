@@ -25,6 +25,23 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def wait_until_answering(url: str, process: subprocess.Popen, name: str, log, deadline: float, verify=True) -> None:
+    """Until ``url`` answers 200; raises with ``log()`` if ``process`` exits or
+    ``deadline`` (time.monotonic) passes. A refused connection or a read timeout
+    (listening, still booting on a loaded machine) is asked again."""
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited with {process.returncode}:\n{log()}")
+        try:
+            if requests.get(url, timeout=2, verify=verify).status_code == 200:
+                return
+        except (requests.ConnectionError, requests.Timeout):
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{url} did not answer 200 in time:\n{log()}")
+        time.sleep(0.05)
+
+
 class Gunicorn:
     """A gunicorn process serving the API, and how to reach and signal it."""
 
@@ -44,16 +61,8 @@ class Gunicorn:
     def wait_healthy(self, timeout: float = 20.0) -> float:
         """Seconds until /health answers 200; raises with the log if it never does."""
         started = time.monotonic()
-        while time.monotonic() - started < timeout:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited with {self.process.returncode}:\n{self.log()}")
-            try:
-                if requests.get(self.url + "/health", timeout=2).status_code == 200:
-                    return time.monotonic() - started
-            except (requests.ConnectionError, requests.Timeout):
-                pass  # not listening yet, or its workers still booting on a loaded machine: ask again
-            time.sleep(0.05)
-        raise RuntimeError(f"gunicorn not healthy after {timeout} s:\n{self.log()}")
+        wait_until_answering(self.url + "/health", self.process, "gunicorn", self.log, started + timeout)
+        return time.monotonic() - started
 
     def stop(self, timeout: float = 30.0) -> int:
         if self.process.poll() is None:
@@ -173,17 +182,7 @@ class Stack:
         (Asked before the replicas are up, nginx would count them failed for a few seconds.)"""
         deadline = time.monotonic() + timeout
         for url in [*self.replica_urls, self.url]:
-            while True:
-                if self.process.poll() is not None:
-                    raise RuntimeError(f"the stack exited with {self.process.returncode}:\n{self.log()}")
-                try:
-                    if requests.get(url + "/health", timeout=2, verify=verify).status_code == 200:
-                        break
-                except requests.ConnectionError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"{url} not healthy after {timeout} s:\n{self.log()}")
-                time.sleep(0.1)
+            wait_until_answering(url + "/health", self.process, "the stack", self.log, deadline, verify=verify)
 
     def stop(self, timeout: float = 90.0) -> int:
         if self.process.poll() is None:
