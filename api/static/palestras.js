@@ -18,36 +18,7 @@
   // talks they opened. The last one is on screen; the others are the trail.
   const views = [];
 
-  const decimal = (value, digits = 2) =>
-    value.toLocaleString("pt-BR", { minimumFractionDigits: digits, maximumFractionDigits: digits });
-
-  function element(tag, attributes = {}, text = null) {
-    const node = document.createElement(tag);
-    for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
-    if (text !== null) node.textContent = text;
-    return node;
-  }
-
-  // The JSON answer of an API call; an Error with the API's message otherwise.
-  async function callApi(url, options = {}) {
-    let response;
-    try {
-      response = await fetch(url, { ...options, headers: { Accept: "application/json", ...options.headers } });
-    } catch (error) {
-      throw new Error("O servidor não respondeu. Verifique a conexão e tente de novo.");
-    }
-    let body = null;
-    try {
-      body = await response.json();
-    } catch (error) {
-      // An answer without JSON: the status says enough.
-    }
-    if (!response.ok) {
-      const message = body && typeof body.message === "string" ? body.message : response.statusText;
-      throw new Error(`A API recusou o pedido (erro ${response.status}): ${message}`);
-    }
-    return body;
-  }
+  const { decimal, element, callApi } = window.palestras; // static/comum.js
 
   function showError(message) {
     errorBox.textContent = message;

@@ -19,15 +19,8 @@
 
   let answer = null; // the last review, for the download
 
-  const decimal = (value) => value.toLocaleString("pt-BR", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+  const { decimal, element, callApi } = window.palestras; // static/comum.js
   const plural = (count, one, many) => `${count.toLocaleString("pt-BR")} ${count === 1 ? one : many}`;
-
-  function element(tag, attributes = {}, text = null) {
-    const node = document.createElement(tag);
-    for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
-    if (text !== null) node.textContent = text;
-    return node;
-  }
 
   function edition(talk) {
     const city = talk.cidade && (names.cidade[talk.cidade] || talk.cidade);
@@ -44,27 +37,11 @@
     results.setAttribute("aria-busy", "true");
     situation.textContent = `Revisando ${file.name}…`;
     try {
-      let response;
-      try {
-        response = await fetch(`/review?n_results=${encodeURIComponent(nResults)}`, {
-          method: "POST",
-          headers: { "Content-Type": "text/csv", Accept: "application/json" },
-          body: await file.text(),
-        });
-      } catch (error) {
-        throw new Error("O servidor não respondeu. Verifique a conexão e tente de novo.");
-      }
-      let body = null;
-      try {
-        body = await response.json();
-      } catch (error) {
-        // No JSON: the status says enough.
-      }
-      if (!response.ok) {
-        const message = body && typeof body.message === "string" ? body.message : response.statusText;
-        throw new Error(`A API recusou o arquivo (erro ${response.status}): ${message}`);
-      }
-      answer = body;
+      answer = await callApi(`/review?n_results=${encodeURIComponent(nResults)}`, {
+        method: "POST",
+        headers: { "Content-Type": "text/csv" },
+        body: await file.text(),
+      });
       draw();
     } catch (error) {
       errorBox.textContent = error.message;
