@@ -15,17 +15,12 @@ NEED_PYTHON = palestras needs Python 3.11 or newer with venv$(if $(PYTHON),$(,) 
               or run make PYTHON=/path/to/python3.x
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-DATA   ?= data/sample/talks.csv
-# The model store: every trained version, one current (text_similarity_model/store.py).
-MODELS_DIR ?= models
-PIDFILE ?= instance/gunicorn.pid
-# The production stack's files (make run-prod): its replicas' pid files are in replicas/.
-PROD_DIR ?= instance/prod
-CRAWL_OUTPUT ?= data/talks.csv
-# Options of the checks before promotion, e.g. UPDATE_ARGS="--min-talks-share 0.5" (README).
+# Every other setting (DATA, MODELS_DIR, PIDFILE, BIND, PROD_DIR, REPLICAS, CRAWL_OUTPUT...) has its
+# default in text_similarity_model/settings.py; `make run BIND=...` passes it on through the
+# environment. This asks for one value: $$($(SETTING) CRAWL_OUTPUT).
+SETTING = $(BIN)/python -m text_similarity_model.settings
+# Options of the checks before promotion, e.g. UPDATE_ARGS="--min-talks-share 0.5" (docs/operating.md).
 UPDATE_ARGS ?=
-BIND   ?= 127.0.0.1:5000
-export BIND MODELS_DIR PIDFILE PROD_DIR
 
 .PHONY: help install install-dev run run-prod reload train update rollback test test-fast lint data bench clean
 
@@ -40,7 +35,7 @@ $(BIN)/python:
 
 # A stamp per requirements file: re-installs only when they change (or the C
 # ranking kernel's source does: the install compiles it).
-$(VENV)/.installed: requirements.txt setup.py text_similarity_model/_ranking.c | $(BIN)/python
+$(VENV)/.installed: requirements.txt setup.py text_similarity_model/steps/_ranking.c | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt -e .
 	touch $@
@@ -58,13 +53,13 @@ install-dev: $(VENV)/.installed-dev
 ## train: train DATA (default the sample corpus) into MODELS_DIR as a new version, made current
 ##        if its checks against the current one hold (FORCE=1: anyway); the running service follows
 train: install
-	$(BIN)/text_similarity_model update $(DATA) $(if $(FORCE),--force) $(UPDATE_ARGS)
+	$(BIN)/text_similarity_model update $(if $(FORCE),--force) $(UPDATE_ARGS)
 
 ## update: crawl the site into CRAWL_OUTPUT (CRAWL_ARGS as for make data), then train, check and
 ##         promote it as make train does; a failure at any step leaves the served model as it was
 update: install
-	$(BIN)/python -m scraper.crawl $(CRAWL_OUTPUT) $(CRAWL_ARGS)
-	$(BIN)/text_similarity_model update $(CRAWL_OUTPUT) $(if $(FORCE),--force) $(UPDATE_ARGS)
+	$(BIN)/python -m scraper.crawl "$$($(SETTING) CRAWL_OUTPUT)" $(CRAWL_ARGS)
+	$(BIN)/text_similarity_model update "$$($(SETTING) CRAWL_OUTPUT)" $(if $(FORCE),--force) $(UPDATE_ARGS)
 
 ## rollback: make the previous version current again; the running service follows
 rollback: install
@@ -73,7 +68,7 @@ rollback: install
 ## run: install, give an empty MODELS_DIR its first version (the sample corpus), serve the API on
 ##      BIND (default 127.0.0.1:5000); MODEL_PATH=file.pkl serves that file instead
 run: install
-	$(if $(MODEL_PATH),,$(BIN)/text_similarity_model models init $(DATA))
+	$(if $(MODEL_PATH),,$(BIN)/text_similarity_model models init)
 	$(BIN)/gunicorn -c gunicorn.conf.py
 
 ## run-prod: the production stack in the foreground (README, Deploying): nginx on BIND (default
@@ -81,20 +76,19 @@ run: install
 ##           instances, under supervisord; the store gets its first version as in make run
 run-prod: install
 	$(BIN)/python deploy/stack.py --check
-	$(if $(MODEL_PATH),,$(BIN)/text_similarity_model models init $(DATA))
-	BIND=$(if $(filter file,$(origin BIND)),127.0.0.1:8080,$(BIND)) $(BIN)/python deploy/stack.py
+	$(if $(MODEL_PATH),,$(BIN)/text_similarity_model models init)
+	$(BIN)/python deploy/stack.py
 
 ## reload: switch the running service (make run's, and every replica of make run-prod's) to the
 ##         store's current version (no downtime)
-reload:
-	$(if $(wildcard $(PIDFILE) $(PROD_DIR)/replicas/*.pid),,$(error no running service: neither $(PIDFILE) nor $(PROD_DIR)/replicas/*.pid exists))
-	for pidfile in $(wildcard $(PIDFILE) $(PROD_DIR)/replicas/*.pid); do kill -HUP $$(cat $$pidfile) || exit 1; done
+reload: install
+	$(BIN)/text_similarity_model models reload
 
 ## data: crawl the TDC site into CRAWL_OUTPUT (default data/talks.csv; counts beside it, .stats.json),
 ##       replacing it only when the crawl finished and wrote talks;
 ##       narrow it with CRAWL_ARGS="-a years=2018 -a cities=saopaulo"
 data: install
-	$(BIN)/python -m scraper.crawl $(CRAWL_OUTPUT) $(CRAWL_ARGS)
+	$(BIN)/python -m scraper.crawl "$$($(SETTING) CRAWL_OUTPUT)" $(CRAWL_ARGS)
 
 ## lint: ruff on the whole checkout (rules in ruff.toml)
 lint: install-dev

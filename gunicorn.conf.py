@@ -1,10 +1,8 @@
 """gunicorn settings for the palestras API (``gunicorn -c gunicorn.conf.py``).
 
-Environment: ``BIND`` (default 127.0.0.1:5000), ``WORKERS`` (default one per
-core), ``PIDFILE`` (default ``paths.PIDFILE``, the checkout's
-instance/gunicorn.pid, where ``make reload`` and the commands that swap the
-served model find the service), ``PROMETHEUS_MULTIPROC_DIR`` (default a
-private temporary directory: where the workers keep their metrics).
+Environment: ``BIND``, ``WORKERS``, ``PIDFILE``, ``LOG_LEVEL`` (defaults and
+meaning in ``text_similarity_model/settings.py``), ``PROMETHEUS_MULTIPROC_DIR``
+(default a private temporary directory: where the workers keep their metrics).
 """
 
 import atexit
@@ -15,11 +13,11 @@ import shutil
 import sys
 import tempfile
 
-from text_similarity_model.paths import PIDFILE
+from text_similarity_model import settings
 
 wsgi_app = "wsgi:app"
-bind = os.environ.get("BIND", "127.0.0.1:5000")
-workers = int(os.environ.get("WORKERS", os.cpu_count() or 1))
+bind = settings.BIND.get()
+workers = int(settings.WORKERS.get())
 # gevent: a worker serves each connection in a greenlet, so connections that
 # send their request slowly (or not at all: dropped after `keepalive`, 2 s)
 # don't hold it while others wait; with sync workers, one such connection per
@@ -29,10 +27,10 @@ workers = int(os.environ.get("WORKERS", os.cpu_count() or 1))
 worker_class = "gevent"
 timeout = 30
 graceful_timeout = 30
-pidfile = os.environ.get("PIDFILE", str(PIDFILE))
+pidfile = settings.PIDFILE.get()
 accesslog = "-"
 errorlog = "-"
-loglevel = os.environ.get("LOG_LEVEL", "info")
+loglevel = settings.LOG_LEVEL.get()
 # gunicorn's control socket is one per user by default: two services (or the
 # tests' servers) would fight over it, and nothing here uses it.
 control_socket_disable = True

@@ -16,13 +16,13 @@ setup(
         for line in Path(__file__).with_name("requirements.txt").read_text().splitlines()
         if line.strip() and not line.startswith("#")
     ],
-    # The ranking hot loop in C (text_similarity_model/_ranking.c). Optional: without
+    # The ranking hot loop in C (text_similarity_model/steps/_ranking.c). Optional: without
     # a C compiler the install still succeeds and the same results come from NumPy,
     # more slowly (the service logs which one it uses; /health tells).
     ext_modules=[
         Extension(
-            "text_similarity_model._ranking",
-            ["text_similarity_model/_ranking.c"],
+            "text_similarity_model.steps._ranking",
+            ["text_similarity_model/steps/_ranking.c"],
             # No fused multiply-add: the same rounding as NumPy's path, step by step.
             extra_compile_args=["-O3", "-ffp-contract=off"],
             optional=True,

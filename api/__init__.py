@@ -1,24 +1,18 @@
 """The palestras HTTP API: ``create_app()`` builds the Flask app.
 
-Configuration comes from the mapping passed in, then the environment:
-
-- ``MODELS_DIR``: the model store whose current version is served (default
-  :data:`text_similarity_model.paths.MODELS_DIR`, the checkout's ``models/``;
-  ``text_similarity_model models list`` shows its versions)
-- ``MODEL_PATH``: a model file to serve instead of the store's current version
-- ``DATABASE_URL``: the request log (default SQLite in the checkout's ``instance/requests.db``;
-  ``postgresql://user@host/db`` for PostgreSQL)
+Configuration comes from the mapping passed in, then the environment
+(``MODELS_DIR``, ``MODEL_PATH``, ``DATABASE_URL``: their defaults and meaning
+in ``text_similarity_model/settings.py``).
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 from flask import Flask
 
-from text_similarity_model.paths import INSTANCE_DIR, MODELS_DIR
-from text_similarity_model.store import ModelStore
+from text_similarity_model import settings
+from text_similarity_model.store.versions import ModelStore
 
 from . import errors, page
 from .errors import JsonApi
@@ -26,8 +20,8 @@ from .metrics import Metrics
 from .model_holder import ModelHolder
 from .request_log import RequestLog
 from .openapi import build_spec
-from .resources import Facets, Health, MetricsText, OpenApi, Predict, RelatedTalks, Stats, Talk, Version
-from .review import Review
+from .resources import Facets, Health, MetricsText, OpenApi, Predict, RelatedTalks, Stats, Talk, ServedVersion
+from .review import ReviewSubmissions
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -45,11 +39,11 @@ class Services:
 def create_app(config: dict | None = None) -> Flask:
     """Build the app; load the model (raising a ``PalestrasError`` naming the
     file and the fix if it can't be loaded)."""
-    app = Flask(__name__, instance_path=str(INSTANCE_DIR))
+    app = Flask(__name__, instance_path=str(settings.INSTANCE_DIR))
     app.config.update(
-        MODEL_PATH=os.environ.get("MODEL_PATH") or None,
-        MODELS_DIR=os.environ.get("MODELS_DIR", str(MODELS_DIR)),
-        DATABASE_URL=os.environ.get("DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'requests.db'}"),
+        MODEL_PATH=settings.MODEL_PATH.get() or None,
+        MODELS_DIR=settings.MODELS_DIR.get(),
+        DATABASE_URL=settings.DATABASE_URL.get(),
         MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
         ERROR_404_HELP=False,
     )
@@ -70,9 +64,9 @@ def create_app(config: dict | None = None) -> Flask:
     api.add_resource(Predict, "/predict", endpoint="predict")
     api.add_resource(Talk, "/talks/<int:index>", endpoint="talk")
     api.add_resource(RelatedTalks, "/talks/<int:index>/related", endpoint="related")
-    api.add_resource(Review, "/review", endpoint="review")
+    api.add_resource(ReviewSubmissions, "/review", endpoint="review")
     api.add_resource(Facets, "/facets", endpoint="facets")
-    api.add_resource(Version, "/version", endpoint="version")
+    api.add_resource(ServedVersion, "/version", endpoint="version")
     api.add_resource(Health, "/health", endpoint="health")
     api.add_resource(Stats, "/stats", endpoint="stats")
     api.add_resource(MetricsText, "/metrics", endpoint="metrics")

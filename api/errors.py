@@ -43,10 +43,6 @@ def _message(error: HTTPException) -> str:
         allowed = ", ".join(sorted(set(error.valid_methods or []) - {"HEAD", "OPTIONS"}))
         return f"{request.method} is not allowed on {request.path}; use {allowed}"
     if isinstance(error, RequestEntityTooLarge):
-        if request.max_content_length != current_app.config["MAX_CONTENT_LENGTH"]:  # POST /review's own limit
-            from .review import CLI_HINT
-
-            return f"request body over {kilobytes(request.max_content_length)}; {CLI_HINT}"
         limit = kilobytes(current_app.config["MAX_CONTENT_LENGTH"])
         return f"request body over {limit}; send a shorter title and description"
     return error.description or error.name

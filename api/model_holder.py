@@ -7,8 +7,8 @@ import threading
 from pathlib import Path
 
 from text_similarity_model import IncompatibleModelError, Model, PalestrasError
-from text_similarity_model.ranking import ranking_backend
-from text_similarity_model.store import ModelStore
+from text_similarity_model.steps.ranking import ranking_backend
+from text_similarity_model.store.versions import ModelStore
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from text_similarity_model.text import without_lone_surrogates
+from text_similarity_model.steps.text import without_lone_surrogates
 
 from .metrics import RequestLogCounters
 

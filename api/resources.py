@@ -2,67 +2,19 @@
 
 from __future__ import annotations
 
-import json
 import time
 
-from flask import current_app, request
+from flask import request
 from flask_restful import Resource
-from marshmallow import ValidationError
 
-from text_similarity_model.model import FILTER_COLUMNS
-from text_similarity_model.ranking import ranking_backend
+from text_similarity_model.steps.ranking import ranking_backend
 
 from .errors import ApiError
-from .schemas import PredictRequestSchema, RelatedQuerySchema, error_message
+from .requests import fields_of, filters_of, request_fields, services, validated
+from .schemas import PredictRequestSchema, RelatedQuerySchema
 
 _predict_request = PredictRequestSchema()
 _related_query = RelatedQuerySchema()
-
-FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
-
-
-def services():
-    return current_app.extensions["palestras"]
-
-
-def request_fields() -> dict:
-    """The request's fields, from a JSON object or a form body."""
-    mimetype = request.mimetype
-    if mimetype == "application/json" or mimetype.endswith("+json"):
-        body = request.get_data(cache=True)  # raises 413 past the limit
-        try:
-            data = json.loads(body.decode("utf-8"))
-        except UnicodeDecodeError:
-            raise ApiError(400, "body is not UTF-8 text; send the JSON encoded as UTF-8")
-        except ValueError as error:
-            raise ApiError(400, f"body is not valid JSON ({error})")
-        if not isinstance(data, dict):
-            raise ApiError(400, 'body must be a JSON object, e.g. {"title": "...", "description": "..."}')
-        return data
-    if mimetype in FORM_TYPES:
-        return fields_of(request.form)
-    raise ApiError(
-        415,
-        "send the fields as JSON (Content-Type: application/json) "
-        "or as a form (application/x-www-form-urlencoded)",
-    )
-
-
-def fields_of(multidict) -> dict:
-    """A form's or query string's fields: a repeated one (``ano=2017&ano=2018``) as a list."""
-    return {key: values[0] if len(values) == 1 else values for key, values in multidict.lists()}
-
-
-def filters_of(query: dict) -> dict:
-    """The filters a validated request asked for, as ``Model.predict`` takes them."""
-    return {column: query[column] for column in FILTER_COLUMNS if query.get(column)}
-
-
-def validated(schema, data: dict) -> dict:
-    try:
-        return schema.load(data)
-    except ValidationError as error:
-        raise ApiError(400, error_message(error))
 
 
 class Predict(Resource):
@@ -118,7 +70,7 @@ class Facets(Resource):
         return services().model_holder.model.facets()
 
 
-class Version(Resource):
+class ServedVersion(Resource):
     def get(self):
         """Which model answers, with its artifact's metadata and, from the model
         store, its evaluation figures, the version it replaced and whether it was forced."""

@@ -1,7 +1,7 @@
 """``POST /review``: a batch of submissions of a call for papers at once.
 
 The same review as ``text_similarity_model review`` (text_similarity_model/
-review.py): each submission's most related past talks, with ``same_talk``,
+review/), from the same reader: each submission's most related past talks, with ``same_talk``,
 and the other submissions of the batch that are the same talk. For a whole
 call, up to :data:`MAX_SUBMISSIONS` per request; a larger one goes through
 the command line, which has no such limit.
@@ -12,20 +12,21 @@ Submissions are unpublished: the request log records that a review happened
 
 from __future__ import annotations
 
-import csv
 import io
-import json
 import time
 
 from flask import request
 from flask_restful import Resource
 from marshmallow import EXCLUDE, Schema
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from text_similarity_model.contract import N_RELATED
-from text_similarity_model.review import review, submissions_from_records
+from text_similarity_model.errors import DataError
+from text_similarity_model.review.batch import review
+from text_similarity_model.review.submissions import UNREADABLE, Submissions, TooManySubmissions, parse_submissions
 
-from .errors import ApiError
-from .resources import fields_of, services, validated
+from .errors import ApiError, kilobytes
+from .requests import fields_of, services, validated
 from .schemas import MAX_TEXT_LENGTH, n_results_field
 
 #: Submissions per request. A call of TDC São Paulo receives a few hundred
@@ -56,86 +57,50 @@ class ReviewQuerySchema(Schema):
 _review_query = ReviewQuerySchema()
 
 
-def submitted_records() -> list:
-    """The request's submissions: a JSON list (or pretalx's ``{"results": [...]}``), or a CSV body."""
+def submitted() -> Submissions:
+    """The request's submissions, read by the command line's reader: a JSON
+    list (or pretalx's ``{"results": [...]}``) or a CSV body, each checked as
+    the OpenAPI document describes it (a submission the reader can't trust is
+    refused, naming it), its text bounded as /predict's is."""
     request.max_content_length = MAX_REVIEW_BODY_BYTES
-    body = request.get_data(cache=True)  # raises 413 past the limit
+    try:
+        body = request.get_data(cache=True)
+    except RequestEntityTooLarge:
+        raise ApiError(413, f"request body over {kilobytes(MAX_REVIEW_BODY_BYTES)}; {CLI_HINT}") from None
+    mimetype = request.mimetype
+    if mimetype == "text/csv":
+        format = "csv"
+    elif mimetype == "application/json" or mimetype.endswith("+json"):
+        format = "json"
+    else:
+        raise ApiError(415, "send the submissions as JSON (Content-Type: application/json) or as CSV (text/csv)")
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise ApiError(400, "body is not UTF-8 text; save the submissions as UTF-8")
-    mimetype = request.mimetype
-    if mimetype == "text/csv":
-        return _csv_records(text)
-    if mimetype == "application/json" or mimetype.endswith("+json"):
-        try:
-            document = json.loads(text)
-        except ValueError as error:
-            raise ApiError(400, f"body is not valid JSON ({error})")
-        if isinstance(document, dict) and isinstance(document.get("results"), list):
-            return document["results"]  # a saved page of pretalx's /api/events/<event>/submissions/
-        if not isinstance(document, list):
-            raise ApiError(400, 'body must be a JSON list of submissions, e.g. [{"title": "...", "description": "..."}], '
-                                'or pretalx\'s {"results": [...]}')
-        return document
-    raise ApiError(415, "send the submissions as JSON (Content-Type: application/json) or as CSV (text/csv)")
-
-
-def _csv_records(text: str) -> list[dict]:
-    reader = csv.reader(io.StringIO(text))
+        raise ApiError(400, "body is not UTF-8 text; save the submissions as UTF-8") from None
     try:
-        header = [name.strip() for name in next(reader, [])]
-        missing = [name for name in ("title", "description") if name not in header]
-        if missing:
-            raise ApiError(400, f"the CSV has no {' and no '.join(repr(name) for name in missing)} column; "
-                                f"its first line must name at least title,description (found: {','.join(header) or 'nothing'})")
-        return [dict(zip(header, values + [""] * (len(header) - len(values)))) for values in reader if values]
-    except csv.Error as error:
-        raise ApiError(400, f"the CSV can't be read (line {reader.line_num}: {error}); save it again as CSV")
+        submissions = parse_submissions(io.StringIO(text, newline=""), "body", format, MAX_SUBMISSIONS, _LIMITS)
+    except TooManySubmissions:
+        raise ApiError(413, f"at most {MAX_SUBMISSIONS} submissions per request; {CLI_HINT}") from None
+    except DataError as error:
+        raise ApiError(400, str(error)) from None
+    if submissions.problems:
+        count = submissions.skipped[UNREADABLE]
+        more = f" (and {count - len(submissions.problems[:3])} more)" if count > 3 else ""
+        raise ApiError(400, "; ".join(submissions.problems[:3]) + more)
+    return submissions
 
 
-def _check_records(records: list) -> None:
-    """Each submission as the OpenAPI document describes it (the command line
-    is lenient and skips what it can't read; an API's client wants to know),
-    its text bounded as /predict's is, so that a request's cost stays bounded."""
-    if not records:
-        raise ApiError(400, "no submissions; send a list of them, each with a title and a description")
-    problems = []
-    for row, record in enumerate(records, start=1):
-        if not isinstance(record, dict):
-            problems.append(f"submission {row} is not an object; send each as {{\"title\": ..., \"description\": ...}}")
-            continue
-        identity = record.get("id")
-        if identity is not None and (isinstance(identity, bool) or not isinstance(identity, (str, int))):
-            problems.append(f"submission {row}: id must be text or a whole number")
-        if record.get("code") is not None and not isinstance(record["code"], str):
-            problems.append(f"submission {row}: code must be text")
-        for name, limit in _LIMITS.items():
-            value = record.get(name)
-            if value is None:
-                continue
-            if not isinstance(value, str):
-                problems.append(f"submission {row}: {name} must be text")
-            elif len(value) > limit:
-                problems.append(f"submission {row}: {name} has {len(value):,} characters, over {limit:,}; shorten it")
-    if problems:
-        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
-        raise ApiError(400, "; ".join(problems[:3]) + more)
-
-
-class Review(Resource):
+class ReviewSubmissions(Resource):
     def post(self):
         """Review a batch of submissions: each one's related past talks and the batch's duplicates."""
         query = validated(_review_query, fields_of(request.args))
-        records = submitted_records()
-        if len(records) > MAX_SUBMISSIONS:
-            raise ApiError(413, f"at most {MAX_SUBMISSIONS} submissions per request, got {len(records):,}; {CLI_HINT}")
-        _check_records(records)
+        submissions = submitted()
         model = services().model_holder.model
         started = time.perf_counter()
-        submissions = submissions_from_records(records, "CSV" if request.mimetype == "text/csv" else "JSON")
         answer = review(submissions, model, query["n_results"]).json()
         latency_ms = (time.perf_counter() - started) * 1000
-        services().request_log.record_review(len(records), query["n_results"], model.version, latency_ms)
+        count = len(submissions) + sum(submissions.skipped.values())
+        services().request_log.record_review(count, query["n_results"], model.version, latency_ms)
         return answer
 

@@ -7,9 +7,7 @@ import re
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validates_schema
 from marshmallow.validate import Length, Range
 
-from text_similarity_model.contract import N_RESULTS
-
-MAX_RESULTS = 50
+from text_similarity_model.contract import MAX_RESULTS, N_RESULTS, n_results_problem
 
 #: The longest ``title`` and ``description`` a request may have, in characters.
 #: The real corpus' longest are 125 and 830 (2,501 talks, 2016-2018; the
@@ -59,11 +57,17 @@ class WholeNumber(fields.Integer):
         return value
 
 
-def n_results_field(default: int = N_RESULTS) -> WholeNumber:
+def n_results_field(default: int = N_RESULTS, maximum: int = MAX_RESULTS) -> WholeNumber:
+    def validate(value):
+        problem = n_results_problem(value, maximum)
+        if problem:
+            raise ValidationError(problem)
+
     return WholeNumber(
         load_default=default,
-        validate=Range(min=1, max=MAX_RESULTS, error=f"Must be between 1 and {MAX_RESULTS}."),
-        metadata={"description": f"how many talks to return (1-{MAX_RESULTS}, default {default})"},
+        validate=validate,
+        metadata={"description": f"how many talks to return (1-{maximum}, default {default})",
+                  "minimum": 1, "maximum": maximum},
     )
 
 

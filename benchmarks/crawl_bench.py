@@ -26,7 +26,7 @@ import tempfile
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from text_similarity_model.paths import REAL_CSV, REPO_ROOT
+from text_similarity_model.settings import REAL_CSV, REPO_ROOT
 
 # The local site (pages, server, crawl runner) is the tests' one.
 sys.path.insert(0, str(REPO_ROOT))

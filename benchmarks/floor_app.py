@@ -9,7 +9,7 @@ from flask import Flask
 from flask_restful import Api, Resource
 
 from api.errors import output_json
-from api.resources import request_fields, validated
+from api.requests import request_fields, validated
 from api.schemas import PredictRequestSchema
 
 _schema = PredictRequestSchema()

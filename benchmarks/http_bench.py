@@ -37,7 +37,7 @@ from pathlib import Path
 
 import requests
 
-from text_similarity_model.paths import REAL_CSV, REPO_ROOT
+from text_similarity_model.settings import REAL_CSV, REPO_ROOT
 
 sys.path.insert(0, str(REPO_ROOT))
 from tests.support.servers import NGINX, launch_gunicorn, launch_stack  # noqa: E402
@@ -154,7 +154,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as folder:
         workdir = Path(folder)
         model = workdir / "model.pkl"
-        subprocess.run([sys.executable, "-m", "text_similarity_model", "train", arguments.data, str(model)],
+        subprocess.run([sys.executable, "-m", "text_similarity_model", "train-file", arguments.data, str(model)],
                        check=True, capture_output=True)
         apps = {"floor (constant flask_restful answer)": "benchmarks.floor_app:app",
                 "palestras service, request log on": None}

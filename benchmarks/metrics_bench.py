@@ -30,7 +30,7 @@ from pathlib import Path
 
 import requests
 
-from text_similarity_model.paths import REAL_CSV, REPO_ROOT
+from text_similarity_model.settings import REAL_CSV, REPO_ROOT
 
 sys.path.insert(0, str(REPO_ROOT))
 from benchmarks.http_bench import ensure_wrk, run_wrk  # noqa: E402
@@ -83,7 +83,7 @@ def compare_http(baseline: Path, data: str, seconds: int, rounds: int, connectio
     with tempfile.TemporaryDirectory() as folder:
         workdir = Path(folder)
         model = workdir / "model.pkl"
-        subprocess.run([sys.executable, "-m", "text_similarity_model", "train", data, str(model)],
+        subprocess.run([sys.executable, "-m", "text_similarity_model", "train-file", data, str(model)],
                        check=True, capture_output=True)
         checkouts = {"before (no metrics)": baseline, "with metrics": REPO_ROOT}
         servers = {}

@@ -27,8 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from original_design import OriginalModel  # noqa: E402
 
 from text_similarity_model import Model  # noqa: E402
-from text_similarity_model.data import clean_talks, read_talks_csv  # noqa: E402
-from text_similarity_model.paths import REAL_CSV  # noqa: E402
+from text_similarity_model.corpus import clean_talks, read_talks_csv  # noqa: E402
+from text_similarity_model.settings import REAL_CSV  # noqa: E402
 
 BLOCK = 100
 

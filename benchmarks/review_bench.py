@@ -30,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from text_similarity_model.paths import REAL_CSV
+from text_similarity_model.settings import REAL_CSV
 
 RUNS = 3
 SEED = 15
@@ -71,9 +71,9 @@ def main() -> int:
         print(f"{arguments.data}: not found; pass a talks CSV", file=sys.stderr)
         return 2
     from text_similarity_model import Model
-    from text_similarity_model.data import read_talks_csv
-    from text_similarity_model.review import review
-    from text_similarity_model.review_report import write_report
+    from text_similarity_model.corpus import read_talks_csv
+    from text_similarity_model.review.batch import review
+    from text_similarity_model.review.report import write_report
 
     talks, _ = read_talks_csv(arguments.data)
     model = Model()

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import requests
 
-from text_similarity_model.paths import REAL_CSV, REPO_ROOT
+from text_similarity_model.settings import REAL_CSV, REPO_ROOT
 
 sys.path.insert(0, str(REPO_ROOT))
 from benchmarks.http_bench import ensure_wrk, run_wrk  # noqa: E402

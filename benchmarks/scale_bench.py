@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from text_similarity_model.paths import REAL_CSV
+from text_similarity_model.settings import REAL_CSV
 
 SERVE_SCRIPT = r"""
 import json, resource, sys, time
@@ -78,7 +78,7 @@ def measure(size: int, source: Path, workdir: Path) -> dict:
     synthetic_corpus(source, size, data)
     started = time.perf_counter()
     training = subprocess.run(
-        ["/usr/bin/time", "-f", "peak_rss_kb=%M", sys.executable, "-m", "text_similarity_model", "train",
+        ["/usr/bin/time", "-f", "peak_rss_kb=%M", sys.executable, "-m", "text_similarity_model", "train-file",
          str(data), str(model)], capture_output=True, text=True)
     train_s = time.perf_counter() - started
     if training.returncode != 0:

@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from text_similarity_model.paths import REAL_CSV, REPO_ROOT
+from text_similarity_model.settings import REAL_CSV, REPO_ROOT
 
 sys.path.insert(0, str(REPO_ROOT))
 from tests.support.servers import running_gunicorn  # noqa: E402
@@ -62,7 +62,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as folder:
         workdir = Path(folder)
         model = workdir / "model.pkl"
-        subprocess.run([sys.executable, "-m", "text_similarity_model", "train", arguments.data, str(model)],
+        subprocess.run([sys.executable, "-m", "text_similarity_model", "train-file", arguments.data, str(model)],
                        check=True, capture_output=True)
         for number, name in enumerate(arguments.only or OPTIONS):
             (workdir / str(number)).mkdir()

@@ -25,7 +25,7 @@ from pathlib import Path
 import requests
 import sqlalchemy as sa
 
-from text_similarity_model.paths import REAL_CSV, REPO_ROOT
+from text_similarity_model.settings import REAL_CSV, REPO_ROOT
 
 sys.path.insert(0, str(REPO_ROOT))
 from tests.support.servers import launch_gunicorn  # noqa: E402
@@ -87,7 +87,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as folder:
         workdir = Path(folder)
         model = workdir / "model.pkl"
-        subprocess.run([sys.executable, "-m", "text_similarity_model", "train", arguments.data, str(model)],
+        subprocess.run([sys.executable, "-m", "text_similarity_model", "train-file", arguments.data, str(model)],
                        check=True, capture_output=True)
         database_url = f"sqlite:///{workdir / 'requests.db'}"
         server = launch_gunicorn(model, workdir, workers=2, access_log=False, database_url=database_url)

@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from text_similarity_model.paths import REAL_CSV
+from text_similarity_model.settings import REAL_CSV
 
 RUNS = 3
 
@@ -47,7 +47,7 @@ def main() -> int:
         train_times = []
         for _ in range(RUNS):
             started = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "text_similarity_model", "train", str(data), str(model)],
+            subprocess.run([sys.executable, "-m", "text_similarity_model", "train-file", str(data), str(model)],
                            check=True, capture_output=True)
             train_times.append(time.perf_counter() - started)
         size_mb = model.stat().st_size / 1e6

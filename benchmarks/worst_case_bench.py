@@ -37,8 +37,8 @@ from api import MAX_BODY_BYTES, create_app
 from api.schemas import MAX_FILTER_VALUE_LENGTH, MAX_FILTER_VALUES, MAX_RESULTS, MAX_TEXT_LENGTH
 from text_similarity_model import Model
 from text_similarity_model.contract import FILTER_COLUMNS, TEXT_COLUMNS
-from text_similarity_model.data import clean_talks, read_talks_csv
-from text_similarity_model.paths import REAL_CSV
+from text_similarity_model.corpus import clean_talks, read_talks_csv
+from text_similarity_model.settings import REAL_CSV
 
 TYPICAL = {
     "title": "Criando e fazendo deploy de uma API REST para modelos de aprendizagem de máquina",

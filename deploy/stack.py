@@ -3,21 +3,14 @@ REPLICAS gunicorn instances of the service, all under supervisord, in the foregr
 
     .venv/bin/python deploy/stack.py [--check]
 
-Environment (all optional):
-
-- ``BIND``: where nginx listens (default 127.0.0.1:8080)
-- ``REPLICAS``: gunicorn instances (default 2), each with the repo's gunicorn.conf.py
-  on its own loopback port and pid file (``PROD_DIR/replicas/replica-N.pid``)
-- ``REPLICA_PORTS``: their ports, separated by spaces or commas (default: those after BIND's)
-- ``PROD_DIR``: the stack's files: rendered configurations, pid files, nginx's
-  scratch folders, supervisord's log (default instance/prod)
-- ``TLS_CERT`` and ``TLS_KEY``: PEM files; nginx then speaks HTTPS (only) on BIND
-- ``RATE_LIMIT``, ``RATE_BURST``: requests a second per client address on the
-  prediction endpoints, and the burst above it answered at once (default 10, 20)
-- ``NGINX``: the nginx binary (default Debian's /usr/sbin/nginx)
-- ``WORKERS``, ``DATABASE_URL``, ``MODELS_DIR``, ``MODEL_PATH``: every replica reads
-  them as ``make run`` does; ``PROMETHEUS_MULTIPROC_DIR`` is set to
-  ``PROD_DIR/prometheus``, emptied at each start and shared by every replica.
+Environment (all optional; defaults and meaning in text_similarity_model/settings.py):
+``BIND`` (where nginx listens), ``REPLICAS`` (gunicorn instances, each with the
+repo's gunicorn.conf.py on its own loopback port and pid file
+``PROD_DIR/replicas/replica-N.pid``), ``REPLICA_PORTS``, ``PROD_DIR``,
+``TLS_CERT`` and ``TLS_KEY``, ``RATE_LIMIT`` and ``RATE_BURST``, ``NGINX``;
+``WORKERS``, ``DATABASE_URL``, ``MODELS_DIR``, ``MODEL_PATH`` are read by every
+replica as ``make run`` reads them. ``PROMETHEUS_MULTIPROC_DIR`` is set to
+``PROD_DIR/prometheus``, emptied at each start and shared by every replica.
 
 Renders deploy/nginx.conf and deploy/supervisord.conf into PROD_DIR, has nginx
 check its configuration, then becomes supervisord. ``--check`` stops after
@@ -36,7 +29,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from text_similarity_model.paths import PROD_DIR, REPO_ROOT
+from text_similarity_model import settings
+from text_similarity_model.settings import REPO_ROOT
 
 DEPLOY = REPO_ROOT / "deploy"
 BIN = Path(sys.executable).parent
@@ -75,7 +69,7 @@ def check_free(host: str, port: int, name: str) -> None:
 
 
 def nginx_binary() -> str:
-    nginx = os.environ.get("NGINX", "/usr/sbin/nginx")
+    nginx = settings.NGINX.get()
     if not shutil.which(nginx):
         raise StackError(f"nginx not found ({nginx}): apt install nginx")
     return nginx
@@ -98,11 +92,11 @@ def configure(environ: dict) -> tuple[Path, dict]:
     from api.review import CLI_HINT, MAX_REVIEW_BODY_BYTES
 
     nginx = nginx_binary()
-    host, port = host_and_port(environ.get("BIND", "127.0.0.1:8080"))
-    replicas = int(environ.get("REPLICAS", "2"))
+    host, port = host_and_port(settings.STACK_BIND.get(environ))
+    replicas = int(settings.REPLICAS.get(environ))
     if replicas < 1:
         raise StackError(f"REPLICAS={replicas}: at least 1")
-    ports = [int(p) for p in re.split(r"[\s,]+", environ.get("REPLICA_PORTS", "").strip()) if p]
+    ports = [int(p) for p in re.split(r"[\s,]+", settings.REPLICA_PORTS.get(environ).strip()) if p]
     ports = ports or [port + n for n in range(1, replicas + 1)]
     if len(ports) != replicas:
         raise StackError(f"REPLICA_PORTS has {len(ports)} ports for REPLICAS={replicas}: give one per replica")
@@ -110,7 +104,7 @@ def configure(environ: dict) -> tuple[Path, dict]:
     for replica_port in ports:
         check_free("127.0.0.1", replica_port, "replica port")
 
-    prod_dir = Path(environ.get("PROD_DIR", PROD_DIR)).resolve()
+    prod_dir = settings.PROD_DIR.path(environ).resolve()
     nginx_dir, replicas_dir = prod_dir / "nginx", prod_dir / "replicas"
     for folder in (nginx_dir / "tmp", replicas_dir):
         folder.mkdir(parents=True, exist_ok=True)
@@ -119,7 +113,7 @@ def configure(environ: dict) -> tuple[Path, dict]:
     shutil.rmtree(metrics_dir, ignore_errors=True)
     metrics_dir.mkdir()
 
-    tls_cert, tls_key = environ.get("TLS_CERT"), environ.get("TLS_KEY")
+    tls_cert, tls_key = settings.TLS_CERT.get(environ), settings.TLS_KEY.get(environ)
     if bool(tls_cert) != bool(tls_key):
         raise StackError("TLS needs both TLS_CERT and TLS_KEY (PEM files), or neither for plain HTTP")
     listen = f"        listen {host}:{port}{' ssl' if tls_cert else ''};"
@@ -131,7 +125,7 @@ def configure(environ: dict) -> tuple[Path, dict]:
                    f"\n        ssl_certificate_key {Path(tls_key).resolve()};"
                    "\n        ssl_protocols TLSv1.2 TLSv1.3;"
                    "\n        ssl_session_cache shared:tls:10m;")
-    rate_limit, rate_burst = int(environ.get("RATE_LIMIT", "10")), int(environ.get("RATE_BURST", "20"))
+    rate_limit, rate_burst = int(settings.RATE_LIMIT.get(environ)), int(settings.RATE_BURST.get(environ))
 
     (nginx_dir / "nginx.conf").write_text(render(DEPLOY / "nginx.conf", {
         "nginx_dir": nginx_dir,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from text_similarity_model.paths import REAL_CSV, SAMPLE_CSV
+from text_similarity_model.settings import REAL_CSV, SAMPLE_CSV
 
 from tests.support.require import skip_or_fail
 

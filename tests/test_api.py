@@ -120,7 +120,7 @@ def test_version_reports_the_artifact(client, sample_model_path):
 
 
 def test_health(client):
-    from text_similarity_model.ranking import ranking_backend
+    from text_similarity_model.steps.ranking import ranking_backend
 
     health = client.get("/health").get_json()
     assert health["status"] == "ok"

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from text_similarity_model.paths import REPO_ROOT
+from text_similarity_model.settings import REPO_ROOT
 
 from tests.support.tdc_site import FIXTURE_SITE, LOCAL_CRAWL_SETTINGS, SiteServer
 

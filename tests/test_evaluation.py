@@ -13,9 +13,9 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.metrics.pairwise import cosine_similarity
 
 from text_similarity_model import CosineSimilaritiesEstimator, LemmatizationTransformer
-from text_similarity_model.evaluation import leave_one_out, split_year
-from text_similarity_model.metrics import ndcg_at_k, precision_at_k, ranking_metrics, reciprocal_rank
-from text_similarity_model.pipeline import BASELINE_PARAMS, DEFAULT_PARAMS
+from text_similarity_model.quality.evaluation import leave_one_out, split_year
+from text_similarity_model.quality.measures import ndcg_at_k, precision_at_k, ranking_metrics, reciprocal_rank
+from text_similarity_model.steps.pipeline import BASELINE_PARAMS, DEFAULT_PARAMS
 
 
 def run_cli(*arguments):
@@ -155,7 +155,7 @@ def test_the_track_year_and_city_are_never_features():
 
 def test_baseline_configuration_is_the_original_design(sample_talks):
     """BASELINE_PARAMS through build_pipeline == lemmas joined -> TfidfVectorizer() -> cosine, by hand."""
-    from text_similarity_model.data import clean_talks
+    from text_similarity_model.corpus import clean_talks
 
     corpus, _ = clean_talks(sample_talks)
     lemmas = LemmatizationTransformer().fit_transform(corpus[["title", "description"]])
@@ -186,7 +186,7 @@ def test_lemmatizer_text_output_joins_the_lemmas():
 @pytest.mark.real_corpus
 @pytest.mark.slow
 def test_real_corpus_baseline_and_default_figures(real_csv):
-    from text_similarity_model.data import read_talks_csv
+    from text_similarity_model.corpus import read_talks_csv
 
     talks, _ = read_talks_csv(real_csv)
     baseline = leave_one_out(talks, BASELINE_PARAMS).overall()

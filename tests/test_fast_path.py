@@ -12,8 +12,8 @@ import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from text_similarity_model import Model
-from text_similarity_model.text import passthrough
-from text_similarity_model.vectorizer import QueryTfidfVectorizer
+from text_similarity_model.steps.text import passthrough
+from text_similarity_model.steps.vectorizer import QueryTfidfVectorizer
 
 from tests.support.ranking import sample_queries, straightforward_ranking
 

@@ -5,7 +5,7 @@ import json
 import numpy as np
 
 from text_similarity_model.jsonable import jsonable
-from text_similarity_model.text import passthrough
+from text_similarity_model.steps.text import passthrough
 
 
 def test_parameters_of_every_origin_become_plain_json():
@@ -25,7 +25,7 @@ def test_parameters_of_every_origin_become_plain_json():
         "cosine__latent_weight": 0.5,
         "lemmas__lemmatize": True,
         "tfidf__max_df": None,
-        "tfidf__tokenizer": "text_similarity_model.text.passthrough",
+        "tfidf__tokenizer": "text_similarity_model.steps.text.passthrough",
         "tfidf__preprocessor": None,
         "nested": {"1": [[0.25, None]]},
     }

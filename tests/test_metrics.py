@@ -118,7 +118,7 @@ def test_a_private_metrics_directory_is_removed_when_gunicorn_stops(sample_model
 
 
 def _train(data: Path, model_path: Path, version: str) -> None:
-    subprocess.run([sys.executable, "-m", "text_similarity_model", "train", str(data), str(model_path), "--version", version],
+    subprocess.run([sys.executable, "-m", "text_similarity_model", "train-file", str(data), str(model_path), "--version", version],
                    check=True, capture_output=True)
 
 

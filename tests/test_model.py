@@ -14,7 +14,7 @@ from text_similarity_model import (
     ModelFileError,
     TamperedModelError,
 )
-from text_similarity_model.artifact import MAGIC, manifest_path, write_model_file
+from text_similarity_model.model_file import MAGIC, manifest_path, write_model_file
 
 ML_QUERY = {
     "title": "Criando e fazendo deploy de uma API REST para modelos de aprendizagem de máquina",
@@ -168,6 +168,25 @@ def test_deserialize_refuses_a_file_from_before_the_steps_moved_with_the_fix(tmp
         Model.deserialize(path)
 
 
+def test_a_model_file_from_before_the_package_was_grouped_by_concern_still_loads(tmp_path, trained_model):
+    """A store's versions were pickled when the steps were text_similarity_model.lemmatizer,
+    .similarity, .repeats...: they keep serving after the upgrade, with the same answers."""
+    import dill
+
+    from text_similarity_model.model_file import MOVED_MODULES
+
+    # Protocol 2 names each class as a line of text (GLOBAL: b"cMODULE\nNAME\n"), which the old layout's names replace.
+    payload = dill.dumps(trained_model, protocol=2)
+    for old, new in MOVED_MODULES.items():
+        payload = payload.replace(b"c" + new.encode() + b"\n", b"c" + old.encode() + b"\n")
+    assert b"text_similarity_model.repeats" in payload and b"text_similarity_model.steps" not in payload
+
+    path = tmp_path / "before.pkl"
+    write_model_file(payload, trained_model.metadata, path)
+    loaded = Model.deserialize(path)
+    assert loaded.predict(ML_QUERY, 5) == trained_model.predict(ML_QUERY, 5)
+
+
 def test_deserialize_refuses_a_file_that_does_not_match_its_manifest(tmp_path, sample_model_path):
     path = _copy_model(sample_model_path, tmp_path / "model.pkl")
     _rewrite_header(path, lambda header: header["metadata"].update({"version": "forged"}))
@@ -201,7 +220,7 @@ def test_serialize_replaces_the_file_atomically(tmp_path, trained_model):
 @pytest.mark.real_corpus
 @pytest.mark.slow
 def test_real_corpus_ml_query_finds_python_ml_or_data_talks(real_csv):
-    from text_similarity_model.data import read_talks_csv
+    from text_similarity_model.corpus import read_talks_csv
 
     talks, _ = read_talks_csv(real_csv)
     model = Model()

@@ -17,7 +17,7 @@ import requests
 
 from text_similarity_model import Model
 from text_similarity_model.errors import PalestrasError
-from text_similarity_model.promotion import Thresholds, update
+from text_similarity_model.store.promotion import Thresholds, update
 from text_similarity_model.store import ModelStore, StoreBusy
 
 from tests.support.servers import load, running_gunicorn

@@ -4,7 +4,7 @@ import nbclient  # requirements-dev.txt: `make test` installs them
 import nbformat
 import pytest
 
-from text_similarity_model.paths import REPO_ROOT
+from text_similarity_model.settings import REPO_ROOT
 
 NOTEBOOK = REPO_ROOT / "notebooks" / "exploracao.ipynb"
 

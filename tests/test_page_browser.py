@@ -327,7 +327,7 @@ def test_reviewing_a_call_shows_the_marks_first_and_downloads_the_csv(page, serv
     import io
 
     from text_similarity_model.contract import TALK_COLUMNS
-    from text_similarity_model.review_report import RELATED_COLUMNS, SUBMISSION_COLUMNS
+    from text_similarity_model.review.report import RELATED_COLUMNS, SUBMISSION_COLUMNS
 
     page.get_by_role("link", name="Revisar submissões").click()
     page.get_by_role("heading", name="Revisar submissões").wait_for()

@@ -12,7 +12,7 @@ from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.validation import check_is_fitted
 
 from text_similarity_model import CosineSimilaritiesEstimator, LemmatizationTransformer, Model, build_pipeline
-from text_similarity_model.lemmatizer import SpacyModelNotFound
+from text_similarity_model.steps.lemmatizer import SpacyModelNotFound
 
 
 @pytest.fixture(scope="module")

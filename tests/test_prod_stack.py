@@ -20,7 +20,7 @@ import pytest
 import requests
 
 from api import MAX_BODY_BYTES
-from text_similarity_model.paths import REPO_ROOT, SAMPLE_CSV
+from text_similarity_model.settings import REPO_ROOT, SAMPLE_CSV
 
 from tests.support.database import logged_rows
 from tests.support.require import skip_or_fail

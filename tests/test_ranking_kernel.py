@@ -1,4 +1,4 @@
-"""The compiled ranking kernel (text_similarity_model/_ranking.c) and its
+"""The compiled ranking kernel (text_similarity_model/steps/_ranking.c) and its
 NumPy twin give the same answers; the kernel refuses bad input instead of
 reading out of bounds.
 
@@ -10,8 +10,9 @@ two paths to each other on every talk of the real corpus.
 import numpy as np
 import pytest
 
-from text_similarity_model import Model, ranking
-from text_similarity_model.data import read_talks_csv
+from text_similarity_model import Model
+from text_similarity_model.steps import ranking
+from text_similarity_model.corpus import read_talks_csv
 
 from tests.support.ranking import sample_queries, straightforward_ranking
 from tests.support.require import skip_or_fail

@@ -17,7 +17,7 @@ from tests.support.servers import launch_gunicorn, load, running_gunicorn
 
 pytestmark = [pytest.mark.gunicorn, pytest.mark.slow]
 
-TRAIN = [sys.executable, "-m", "text_similarity_model", "train"]
+TRAIN = [sys.executable, "-m", "text_similarity_model", "train-file"]
 
 
 def version_of(server) -> str:

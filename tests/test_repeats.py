@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 
 from text_similarity_model import IncompatibleModelError, Model
-from text_similarity_model.evaluation import repeat_detection
-from text_similarity_model.repeats import RepeatDetector, normalized_text, repeat_labels
+from text_similarity_model.quality.evaluation import repeat_detection
+from text_similarity_model.quality.repeat_labels import normalized_text, repeat_labels
+from text_similarity_model.steps.same_talk import RepeatDetector, _dot
 
 # Sample talk 16, given again: its title tweaked, its last sentence rewritten, a word changed.
 ORIGINAL = 16
@@ -131,7 +132,9 @@ def test_the_answers_path_equals_the_evaluation_s_sparse_products(trained_model,
     descriptions = (detector.descriptions_ @ detector.descriptions_.T).toarray()
     for talk in range(len(sample_talks)):
         others = np.array([other for other in range(len(sample_talks)) if other != talk])
-        similarities = detector.similarities(*detector.talk_vectors(talk), others)
+        title, description = detector.talk_vectors(talk)
+        similarities = [(_dot(title, other_title), _dot(description, other_description))
+                        for other_title, other_description in map(detector.talk_vectors, others.tolist())]
         np.testing.assert_allclose(similarities, np.column_stack([titles[talk, others], descriptions[talk, others]]),
                                    rtol=0, atol=1e-6)
         assert detector.same_talks(*detector.talk_vectors(talk), others) == [
@@ -172,7 +175,7 @@ def test_the_api_answers_same_talk_and_documents_it(client):
 
 @pytest.fixture(scope="module")
 def real_talks(real_csv):
-    from text_similarity_model.data import read_talks_csv
+    from text_similarity_model.corpus import read_talks_csv
 
     return read_talks_csv(real_csv)[0]
 

@@ -15,8 +15,10 @@ import scipy.sparse as sp
 
 from text_similarity_model import DataError
 from text_similarity_model.cli import main
-from text_similarity_model.review import read_submissions, review, same_talk_pairs, submissions_from_records
-from text_similarity_model.review_report import write_report
+from text_similarity_model.review.batch import review
+from text_similarity_model.review.duplicates import same_talk_pairs
+from text_similarity_model.review.submissions import read_submissions, submissions_from_records
+from text_similarity_model.review.report import write_report
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 PRETALX = FIXTURES / "pretalx_submissions.json"
@@ -171,7 +173,7 @@ def test_the_pruned_search_finds_every_pair_the_rule_flags_on_random_vectors(thr
     """Prefix filtering leaves out only pairs that can't be flagged: on
     random rows, with terms common and rare, the pairs of the rule applied
     to every pair, whatever its thresholds."""
-    from text_similarity_model.repeats import RepeatDetector
+    from text_similarity_model.steps.same_talk import RepeatDetector
 
     rng = np.random.default_rng(7)
     detector = RepeatDetector(*thresholds)
@@ -196,7 +198,7 @@ def test_the_pruned_search_finds_every_pair_the_rule_flags_on_random_vectors(thr
 @pytest.fixture(scope="module")
 def real_model(real_csv):
     from text_similarity_model import Model
-    from text_similarity_model.data import read_talks_csv
+    from text_similarity_model.corpus import read_talks_csv
 
     model = Model(version="real-review-test")
     model.train(read_talks_csv(real_csv)[0])

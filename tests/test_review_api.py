@@ -9,6 +9,7 @@ import json
 import time
 
 import pytest
+from pathlib import Path
 
 from api import create_app
 from api.review import MAX_SUBMISSIONS
@@ -146,3 +147,53 @@ def test_the_request_log_keeps_no_submission_text(sample_model_path, tmp_path, b
     assert SECRET.encode() not in stored and "Versionando".encode() not in stored
     stats = client.get("/stats").json
     assert stats["requests"]["review"] == 1 and stats["requests"]["predict"] == 1
+
+
+# -- one reader: the same file through the command line and the API ---------------------------
+
+ROWS_WITH_AN_UNQUOTED_COMMA = ("id,title,description\n"
+                               "1,Kubernetes,containers, deploy e observabilidade\n"
+                               "2,Flask em produção,Deploy com gunicorn e nginx\n")
+
+
+def _same_files(sample_talks) -> dict[str, tuple[bytes, str]]:
+    rows = "".join(f'{index},"{sample_talks.title[index]}","{sample_talks.description[index]}",Ana\n'
+                   for index in range(3))
+    pretalx = (Path(__file__).resolve().parent / "fixtures" / "pretalx_submissions.json").read_bytes()
+    return {
+        "calls.csv": (f"id,title,description,speaker\n{rows}5,,,Bia\n".encode(), "text/csv"),
+        "pretalx.json": (pretalx, "application/json"),
+        "list.json": (json.dumps([{"title": "Flask", "description": "APIs REST", "sala": 3},
+                                  {"code": "K1", "title": "Kotlin", "abstract": "coroutines", "description": None}]
+                                 ).encode(), "application/json"),
+    }
+
+
+def test_the_command_line_and_the_api_read_the_same_file_the_same_way(client, sample_talks, sample_model_path,
+                                                                      tmp_path, capsys):
+    from text_similarity_model.cli import main
+
+    for name, (content, content_type) in _same_files(sample_talks).items():
+        path, report = tmp_path / name, tmp_path / f"{name}.report.json"
+        path.write_bytes(content)
+        assert main(["review", str(path), str(sample_model_path), "-o", str(report)]) == 0, capsys.readouterr()
+        from_command = json.loads(report.read_text())
+        response = client.post("/review", data=content, content_type=content_type)
+        assert response.status_code == 200, (name, response.json)
+        assert response.json["submissions"] == from_command["submissions"], name
+        assert response.json["summary"] == from_command["summary"], name
+
+
+def test_a_row_with_an_unquoted_comma_is_skipped_by_the_command_and_refused_by_the_api(client, sample_model_path,
+                                                                                       tmp_path, capsys):
+    from text_similarity_model.cli import main
+
+    path = tmp_path / "call.csv"
+    path.write_text(ROWS_WITH_AN_UNQUOTED_COMMA)
+    assert main(["review", str(path), str(sample_model_path), "-o", str(tmp_path / "r.json")]) == 0
+    assert "skipped 1 row: unreadable (row 1)" in capsys.readouterr().out
+    assert [s["id"] for s in json.loads((tmp_path / "r.json").read_text())["submissions"]] == ["2"]
+
+    response = client.post("/review", data=ROWS_WITH_AN_UNQUOTED_COMMA.encode(), content_type="text/csv")
+    assert response.status_code == 400
+    assert response.json["message"].startswith("submission 1 has more fields than the CSV's header")

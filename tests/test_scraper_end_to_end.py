@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from text_similarity_model.paths import REPO_ROOT
+from text_similarity_model.settings import REPO_ROOT
 
 from tests.support.tdc_site import FIXTURE_SITE, SiteServer, run_crawl
 
@@ -41,7 +41,7 @@ def crawled_model(tmp_path_factory):
     with SiteServer(FIXTURE_SITE) as site:
         crawl = run_crawl(site.base_url, workdir, SPIDER_ARGS)
     model_path = workdir / "model.pkl"
-    model_command("train", str(crawl.output), str(model_path))
+    model_command("train-file", str(crawl.output), str(model_path))
     return crawl, model_path
 
 

@@ -24,7 +24,7 @@ from scraper.pipelines import (
     html_to_text,
 )
 from scraper.spiders.tdc import DEFAULT_BASE_URL, Edition, TdcSpider
-from text_similarity_model.paths import REPO_ROOT
+from text_similarity_model.settings import REPO_ROOT
 
 from tests.support.tdc_site import FIXTURE_SITE, PageTalk, render_track_page
 

@@ -12,9 +12,9 @@ import scipy.sparse as sp
 from sklearn.model_selection import GridSearchCV, cross_val_score
 
 from text_similarity_model import CosineSimilaritiesEstimator, LemmatizationTransformer, Model, build_pipeline
-from text_similarity_model.data import clean_talks
-from text_similarity_model.pipeline import DEFAULT_CONFIGURATION, DEFAULT_PARAMS, configuration_name
-from text_similarity_model.tuning import SEARCH_SPACE, RankingScorer, check_params, parse_grid, query_folds, tune
+from text_similarity_model.corpus import clean_talks
+from text_similarity_model.steps.pipeline import DEFAULT_CONFIGURATION, DEFAULT_PARAMS, configuration_name
+from text_similarity_model.quality.tuning import SEARCH_SPACE, RankingScorer, check_params, parse_grid, query_folds, tune
 
 
 def run_cli(*arguments):

@@ -15,7 +15,7 @@ import subprocess
 import pytest
 import requests
 
-from text_similarity_model.paths import REPO_ROOT
+from text_similarity_model.settings import REPO_ROOT
 from text_similarity_model.store import ModelStore
 
 from tests.support.servers import running_gunicorn

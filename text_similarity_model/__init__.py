@@ -6,20 +6,20 @@ from typing import TYPE_CHECKING
 from .errors import DataError, IncompatibleModelError, ModelFileError, PalestrasError, TamperedModelError
 
 if TYPE_CHECKING:
-    from .lemmatizer import LemmatizationTransformer
     from .model import Model, TrainingReport
-    from .pipeline import build_pipeline
-    from .similarity import CosineSimilaritiesEstimator
+    from .steps.lemmatizer import LemmatizationTransformer
+    from .steps.pipeline import build_pipeline
+    from .steps.similarity import CosineSimilaritiesEstimator
 
 # Imported on first use: the scraper imports this package for its light
-# modules (contract, paths) and must not wait seconds for spaCy,
+# modules (contract, settings) and must not wait seconds for spaCy,
 # scikit-learn and pandas on every crawl.
 _LAZY = {
-    "CosineSimilaritiesEstimator": ".similarity",
-    "LemmatizationTransformer": ".lemmatizer",
+    "CosineSimilaritiesEstimator": ".steps.similarity",
+    "LemmatizationTransformer": ".steps.lemmatizer",
     "Model": ".model",
     "TrainingReport": ".model",
-    "build_pipeline": ".pipeline",
+    "build_pipeline": ".steps.pipeline",
 }
 
 

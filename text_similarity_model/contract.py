@@ -1,10 +1,12 @@
 """What the scraper, the model, the API and the command line agree on.
 
-The talks CSV's columns (the scraper writes them, ``data.py`` reads them),
-the columns answers can be filtered by and how many talks an answer has by
-default. Nothing is imported here, so the scraper reads it without loading
-pandas, spaCy or scikit-learn.
+The talks CSV's columns (the scraper writes them, ``corpus.py`` reads them),
+the columns answers can be filtered by, and how many talks an answer has.
+Only the standard library is imported here, so the scraper reads it without
+loading pandas, spaCy or scikit-learn.
 """
+
+from numbers import Integral
 
 #: Columns of the talks CSV, in the order the scraper writes them; only the
 #: ``TEXT_COLUMNS`` are required to train.
@@ -20,11 +22,36 @@ FILTER_COLUMNS = ("ano", "cidade", "trilha")
 #: answer with unless asked for another number.
 N_RESULTS = 3
 
+#: The most talks an answer of the API may have (a request's cost is bounded;
+#: the model and the command line take any number).
+MAX_RESULTS = 50
+
 #: How many past talks the review of a call for papers gives each submission
-#: unless asked for another number (``review.py``, ``text_similarity_model review``).
+#: unless asked for another number (``review/``, ``text_similarity_model review``, ``POST /review``).
 N_RELATED = 5
 
 #: The column the quality figures take as relevance: a related talk is
 #: relevant to its query when it has the query's track (``evaluate``, the
 #: check before promotion).
 LABEL = "trilha"
+
+
+def n_results_problem(value, maximum: int | None = None) -> str | None:
+    """The one rule for how many talks an answer has: a whole number from 1,
+    up to ``maximum`` where one is given. None when ``value`` keeps it, else
+    what is wrong, e.g. ``"Must be between 1 and 50"``."""
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        return "Must be a whole number"
+    if maximum is not None and not 1 <= value <= maximum:
+        return f"Must be between 1 and {maximum}"
+    if value < 1:
+        return "Must be at least 1"
+    return None
+
+
+def check_n_results(value, maximum: int | None = None) -> int:
+    """``value`` as an ``int`` if :func:`n_results_problem` finds nothing; else ValueError naming it."""
+    problem = n_results_problem(value, maximum)
+    if problem:
+        raise ValueError(f"n_results: {problem} (got {value!r})")
+    return int(value)

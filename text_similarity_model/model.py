@@ -10,19 +10,18 @@ from functools import cached_property
 from pathlib import Path
 from typing import Iterable, Mapping, NamedTuple
 
-import dill
 import numpy as np
 import pandas as pd
 
-from . import artifact
-from .caching import DropsCachesWhenPickled
-from .contract import FILTER_COLUMNS, N_RESULTS, TALK_COLUMNS
-from .data import CleaningReport, clean_talks
+from . import model_file
+from .steps.caching import DropsCachesWhenPickled
+from .contract import FILTER_COLUMNS, N_RESULTS, TALK_COLUMNS, check_n_results
+from .corpus import CleaningReport, clean_talks
 from .errors import IncompatibleModelError, ModelFileError
 from .jsonable import jsonable
-from .pipeline import DEFAULT_PARAMS, build_pipeline, configuration_name
-from .repeats import FieldVector, RepeatDetector
-from .text import as_documents
+from .steps.pipeline import DEFAULT_PARAMS, build_pipeline, configuration_name
+from .steps.same_talk import FieldVector, RepeatDetector
+from .steps.text import as_documents
 
 #: ``{"ano": [2018], "cidade": ["saopaulo"]}``: per column, the values to keep.
 Filters = Mapping[str, Iterable]
@@ -120,7 +119,7 @@ class Model(DropsCachesWhenPickled):
             "dropped": {"empty": cleaning.n_empty, "duplicates": cleaning.n_duplicates},
             "configuration": configuration_name(self.pipeline_params),
             "pipeline_params": jsonable({**DEFAULT_PARAMS, **self.pipeline_params}),
-            "libraries": artifact.library_versions(),
+            "libraries": model_file.library_versions(),
         }
         return TrainingReport(cleaning, len(corpus), vocabulary_size, seconds)
 
@@ -154,7 +153,7 @@ class Model(DropsCachesWhenPickled):
         (:meth:`predictions`): what a batch keeps of each query (``review``)."""
         self._check_trained()
         title, description = _query_text(query)
-        n_results = _check_n_results(n_results)
+        n_results = check_n_results(n_results)
         mask = self._filter_mask(filters)
         # The steps one query at a time: the same computation as the Pipeline's,
         # without its per-call checks (this is the service's hot path).
@@ -185,7 +184,7 @@ class Model(DropsCachesWhenPickled):
         """Talk ``index``'s vector and its ranking ``(indices, scores)``, itself excluded."""
         self._check_trained()
         index = self._check_index(index)
-        n_results = _check_n_results(n_results)
+        n_results = check_n_results(n_results)
         mask = self._filter_mask(filters)
         cosine = self._steps.cosine
         talk_vector = cosine.corpus_[index]
@@ -308,8 +307,8 @@ class Model(DropsCachesWhenPickled):
         missing or not writable.
         """
         self._check_trained()
-        payload = dill.dumps(self, protocol=5)
-        return artifact.write_model_file(payload, self.metadata, path, signing_key)
+        payload = model_file.pickle_model(self)
+        return model_file.write_model_file(payload, self.metadata, path, signing_key)
 
     @classmethod
     def deserialize(cls, path: str | Path, signing_key: bytes | None = None) -> "Model":
@@ -319,9 +318,9 @@ class Model(DropsCachesWhenPickled):
         is missing, not a model, truncated, doesn't match its manifest, or was
         written with incompatible library versions.
         """
-        payload, metadata = artifact.read_model_file(path, signing_key)
+        payload, metadata = model_file.read_model_file(path, signing_key)
         try:
-            model = dill.loads(payload)
+            model = model_file.unpickle_model(payload)
         except Exception as error:  # an unpicklable payload is an incompatible one
             raise IncompatibleModelError(
                 f"{path}: can't be loaded with the installed code ({type(error).__name__}: {error}); "
@@ -358,12 +357,6 @@ def _query_text(query) -> tuple[str, str]:
             raise TypeError(f"query {field!r} must be a string, got {type(value).__name__}")
         parts.append(value)
     return parts[0], parts[1]
-
-
-def _check_n_results(n_results) -> int:
-    if isinstance(n_results, bool) or not isinstance(n_results, (int, np.integer)) or n_results < 1:
-        raise ValueError(f"n_results must be a positive integer, got {n_results!r}")
-    return int(n_results)
 
 
 def _plain(value):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import requests
 
-from text_similarity_model.paths import REPO_ROOT
+from text_similarity_model.settings import REPO_ROOT
 
 GUNICORN = Path(sys.executable).with_name("gunicorn")
 LOAD_CLIENT = Path(__file__).with_name("load_client.py")

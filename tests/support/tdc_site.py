@@ -32,7 +32,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from text_similarity_model.paths import REPO_ROOT
+from text_similarity_model.settings import REPO_ROOT
 
 FIXTURE_SITE = REPO_ROOT / "tests" / "fixtures" / "tdc_site"
 

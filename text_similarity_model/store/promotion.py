@@ -1,16 +1,5 @@
-"""Refreshing the model safely: train a candidate, check it against the current version, promote or refuse.
-
-Google's Rules of Machine Learning #9: detect problems before exporting a
-model. A new version becomes current only when, compared with the current
-one on the same protocol, every check holds:
-
-- data sanity: enough talks (``min_talks_share`` of the current model's), no
-  (year, city) edition of the current model missing, the current model's
-  columns present, few empty and duplicate rows;
-- quality: leave-one-out precision@5 and MRR (the ``evaluate`` protocol, on a
-  fixed-seed sample of at most ``max_queries`` talks) not lower than the
-  current version's by more than ``quality_tolerance``. Each version's
-  figures are measured at its training, on its own data, and kept in its report.
+"""Refreshing the model safely: train a candidate, check it against the current
+version (:mod:`.checks`), promote or refuse.
 
 The first version of an empty store is promoted after the data checks alone.
 A refused candidate stays in the store, not current, for inspection
@@ -27,41 +16,20 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from .contract import LABEL, TEXT_COLUMNS
-from .metrics import DEFAULT_K, RANKING_DEPTH, ranking_metrics
-from .store import ModelStore, Version
+from ..quality.measures import DEFAULT_K
+from .checks import DEFAULT_THRESHOLDS, Check, Thresholds, data_checks, evaluate_model, quality_checks
+from .versions import ModelStore, StoredVersion
 
 if TYPE_CHECKING:  # the model (spaCy, scikit-learn, pandas) loads only when a command trains or reads one
-    from .model import Model
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """What a candidate must hold against the current version; each overridable from the CLI."""
-
-    min_talks_share: float = 0.8
-    max_empty_share: float = 0.05
-    max_duplicate_share: float = 0.05
-    quality_tolerance: float = 0.02
-    max_queries: int = 2000
-    seed: int = 0
-
-
-@dataclass(frozen=True)
-class Check:
-    """One check's outcome; ``detail`` holds both numbers, e.g. ``talks: 312 < 80% of 2,501 (current V)``."""
-
-    name: str
-    passed: bool
-    detail: str
+    from ..model import Model
 
 
 @dataclass
 class UpdateResult:
-    candidate: Version
+    candidate: StoredVersion
     promoted: bool
     checks: list[Check] = field(default_factory=list)
-    replaced: Version | None = None
+    replaced: StoredVersion | None = None
     pruned: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
@@ -77,80 +45,6 @@ class UpdateResult:
             return f"promoted {name}{forced} (first version of the store)"
         before, after = _figure(self.replaced, "precision@5"), _figure(self.candidate, "precision@5")
         return f"promoted {name}{forced} (P@5 {before} → {after}), replacing {self.replaced.name}"
-
-
-def evaluate_model(model: Model, k: int = DEFAULT_K, max_queries: int = 2000, seed: int = 0) -> dict | None:
-    """Leave-one-out precision@k and MRR of ``model`` on a fixed-seed sample of
-    its own talks (each against all the others; relevant: same track), or None
-    when the corpus has no track to measure against."""
-    if LABEL not in model.columns:
-        return None
-    labels = np.asarray(model.talk_column(LABEL), dtype=object)
-    labelled = np.flatnonzero(labels != "")
-    if len(labelled) < 2:
-        return None
-    queries = labelled
-    if len(queries) > max_queries:
-        queries = np.sort(np.random.default_rng(seed).choice(labelled, max_queries, replace=False))
-    counts = dict(zip(*np.unique(labels[labelled].astype(str), return_counts=True)))
-    rankings = [model.related_indices(int(query), RANKING_DEPTH) for query in queries]
-    n_relevant = [counts[labels[query]] - 1 for query in queries]
-    means = ranking_metrics(rankings, labels[queries], labels, n_relevant, k).means()
-    return {
-        f"precision@{k}": round(means[f"precision@{k}"], 4),
-        "mrr": round(means["mrr"], 4),
-        "n_queries": means["n_queries"],
-        "protocol": f"leave-one-out, {len(queries)} queries (seed {seed}), relevant: same {LABEL}",
-    }
-
-
-def data_checks(report: dict, current: Version | None, thresholds: Thresholds) -> list[Check]:
-    """The data sanity checks of a candidate's training ``report`` against ``current``'s."""
-    checks = []
-    read = max(report["talks"]["read"], 1)
-    for key, name, limit in (("empty", "empty rows", thresholds.max_empty_share),
-                             ("duplicates", "duplicate rows", thresholds.max_duplicate_share)):
-        count = report["talks"][key]
-        passed = count / read <= limit
-        sign = "≤" if passed else ">"
-        checks.append(Check(name, passed, f"{name}: {count:,} of {read:,} read ({count / read:.1%}) {sign} {limit:.0%}"))
-    if current is None:
-        return checks
-    against = f"(current {current.name})"
-    current_report = current.report
-    current_talks = current_report.get("talks", {}).get("kept")
-    if current_talks:
-        talks = report["talks"]["kept"]
-        passed = talks >= thresholds.min_talks_share * current_talks
-        sign = "≥" if passed else "<"
-        checks.append(Check("talks", passed,
-                            f"talks: {talks:,} {sign} {thresholds.min_talks_share:.0%} of {current_talks:,} {against}"))
-    required = sorted(set(TEXT_COLUMNS) | set(current_report.get("columns", [])))
-    missing = [column for column in required if column not in report["columns"]]
-    checks.append(Check("columns", not missing,
-                        f"columns: missing {', '.join(missing)} {against}" if missing
-                        else f"columns: all {len(required)} of the current version present"))
-    current_editions = current_report.get("editions") or {}
-    lost = [edition for edition in current_editions if edition not in report["editions"]]
-    checks.append(Check("editions", not lost,
-                        f"editions: {len(lost)} of {len(current_editions)} missing: {', '.join(lost)} {against}"
-                        if lost else f"editions: all {len(current_editions)} of the current version present"))
-    return checks
-
-
-def quality_checks(report: dict, current: Version | None, thresholds: Thresholds) -> list[Check]:
-    """The candidate's figures against the current version's, within ``quality_tolerance``."""
-    ours, theirs = report.get("evaluation"), (current.report.get("evaluation") if current else None)
-    if not ours or not theirs:
-        return []  # nothing to compare: no track column, or a version from before reports
-    checks = []
-    for name, label in ((f"precision@{DEFAULT_K}", f"P@{DEFAULT_K}"), ("mrr", "MRR")):
-        floor = theirs[name] - thresholds.quality_tolerance
-        passed = ours[name] >= floor
-        sign = "≥" if passed else "<"
-        checks.append(Check(label, passed, f"{label}: {ours[name]:.3f} {sign} {theirs[name]:.3f} - "
-                                           f"{thresholds.quality_tolerance} (current {current.name})"))
-    return checks
 
 
 def model_report(model: Model) -> dict:
@@ -178,7 +72,7 @@ def model_report(model: Model) -> dict:
     }
 
 
-def update(data_path: str | Path, store: ModelStore, thresholds: Thresholds = Thresholds(), force: bool = False,
+def update(data_path: str | Path, store: ModelStore, thresholds: Thresholds = DEFAULT_THRESHOLDS, force: bool = False,
            version: str | None = None, echo: Callable[[str], None] = print) -> UpdateResult:
     """Train a candidate on ``data_path``, check it against the store's current
     version and promote it if every check holds (or ``force``). Prints each
@@ -186,8 +80,8 @@ def update(data_path: str | Path, store: ModelStore, thresholds: Thresholds = Th
     data_path = Path(data_path)
     with store.lock():
         current = store.current()
-        from .data import read_talks_csv
-        from .model import Model
+        from ..corpus import read_talks_csv
+        from ..model import Model
 
         talks, data_sha256 = read_talks_csv(data_path)
         model = Model(version=version)
@@ -217,13 +111,13 @@ def update(data_path: str | Path, store: ModelStore, thresholds: Thresholds = Th
         return result
 
 
-def adopt(model_path: str | Path, store: ModelStore, thresholds: Thresholds = Thresholds(),
-          echo: Callable[[str], None] = print) -> Version:
+def adopt(model_path: str | Path, store: ModelStore, thresholds: Thresholds = DEFAULT_THRESHOLDS,
+          echo: Callable[[str], None] = print) -> StoredVersion:
     """Add an existing model file (e.g. ``models/model.pkl`` from before the
     store) as a version, measured like a trained one, and make it current.
     The file is checked (manifest, compatibility) before anything is written."""
     with store.lock():
-        from .model import Model
+        from ..model import Model
 
         model = Model.deserialize(model_path)
         report = {**model_report(model), "adopted_from": str(model_path),
@@ -250,7 +144,7 @@ def _pruned(store: ModelStore, echo) -> list[str]:
     return removed
 
 
-def _figure(version: Version, name: str) -> str:
+def _figure(version: StoredVersion, name: str) -> str:
     value = (version.report.get("evaluation") or {}).get(name)
     return "n/a" if value is None else f"{value:.3f}"
 

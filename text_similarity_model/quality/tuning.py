@@ -7,7 +7,7 @@ pipeline is fitted on the other folds with the tracks as labels
 never in the corpus they are scored against, so no query finds itself.
 :class:`RankingScorer` reports precision@k (what the search ranks by), MRR
 and nDCG@k, from :meth:`CosineSimilaritiesEstimator.ranking_metrics
-<text_similarity_model.similarity.CosineSimilaritiesEstimator.ranking_metrics>`.
+<text_similarity_model.steps.similarity.CosineSimilaritiesEstimator.ranking_metrics>`.
 
 Only the title and the description are features; the track is the label.
 """
@@ -23,9 +23,9 @@ import pandas as pd
 from sklearn.model_selection import GridSearchCV, KFold, RandomizedSearchCV
 
 from .evaluation import LABEL, labelled_corpus
-from .jsonable import jsonable
-from .metrics import DEFAULT_K
-from .pipeline import build_pipeline
+from ..jsonable import jsonable
+from .measures import DEFAULT_K
+from ..steps.pipeline import build_pipeline
 
 #: What ``tune`` searches when no grid is given: every combination is a valid
 #: pipeline; ``RandomizedSearchCV`` draws ``n_iter`` of them. ``tfidf__norm``
@@ -51,7 +51,7 @@ def query_folds(n_splits: int = 5, random_state: int = 0) -> KFold:
     A plain ``KFold`` is enough: the held-out talks are only ever queries
     against a pipeline fitted on the other folds. (Tracks are not stratified:
     a query whose track has no talk in the training folds is left out of the
-    fold's means, see :class:`~text_similarity_model.metrics.RankingMetrics`.)
+    fold's means, see :class:`~text_similarity_model.quality.measures.RankingMetrics`.)
     """
     return KFold(n_splits=n_splits, shuffle=True, random_state=random_state)
 

@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import io
 import json
 import os
 import platform
 import struct
 from importlib import metadata as importlib_metadata
 from pathlib import Path
+
+import dill
 
 from .errors import IncompatibleModelError, ModelFileError, TamperedModelError
 from .files import unwritable_file_problem, write_atomically
@@ -34,6 +37,32 @@ SIGNING_KEY_VARIABLE = "MODEL_SIGNING_KEY"
 # How many leading version components must match for a model to load:
 # scikit-learn only promises to unpickle its own exact version.
 _COMPATIBLE_COMPONENTS = {"python": 2, "scikit-learn": 3, "spacy": 2, "numpy": 1, "scipy": 2, "dill": 2}
+
+
+#: Where the modules that a model file written before the package was grouped
+#: by concern (its pickle names them) live now: such a model still loads.
+MOVED_MODULES = {
+    f"text_similarity_model.{old}": f"text_similarity_model.steps.{new}"
+    for old, new in (("caching", "caching"), ("lemmatizer", "lemmatizer"), ("pipeline", "pipeline"),
+                     ("ranking", "ranking"), ("repeats", "same_talk"), ("similarity", "similarity"),
+                     ("text", "text"), ("vectorizer", "vectorizer"))
+}
+
+
+def pickle_model(model) -> bytes:
+    """The payload of a model file: ``model`` pickled by dill."""
+    return dill.dumps(model, protocol=5)
+
+
+class _Unpickler(dill.Unpickler):
+    def find_class(self, module: str, name: str):
+        return super().find_class(MOVED_MODULES.get(module, module), name)
+
+
+def unpickle_model(payload: bytes):
+    """The object a model file's payload holds; a module it names that moved
+    (:data:`MOVED_MODULES`) is read from where it is now."""
+    return _Unpickler(io.BytesIO(payload)).load()
 
 
 def library_versions() -> dict[str, str]:
@@ -89,11 +118,6 @@ def write_model_file(payload: bytes, metadata: dict, path: str | Path, signing_k
     write_atomically(path, content)
     write_atomically(manifest_path(path), manifest_bytes)
     return manifest
-
-
-def read_header(path: str | Path) -> dict:
-    """The header of a model file (metadata, payload size and hash), unpickling nothing."""
-    return _parse(Path(path), _read(Path(path)))[0]
 
 
 def read_model_file(path: str | Path, signing_key: bytes | None = None) -> tuple[bytes, dict]:

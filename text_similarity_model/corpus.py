@@ -11,7 +11,7 @@ import pandas as pd
 
 from .contract import TALK_COLUMNS, TEXT_COLUMNS
 from .errors import DataError
-from .paths import REPO_ROOT, SAMPLE_CSV
+from .settings import REPO_ROOT, SAMPLE_CSV
 
 
 @dataclass

@@ -21,10 +21,10 @@ import json
 from html import escape
 from pathlib import Path
 
-from .errors import PalestrasError
-from .files import atomic_writer, unwritable_file_problem
-from .names import city_name, thousands, track_name
-from .review import Review
+from ..errors import PalestrasError
+from ..files import atomic_writer, unwritable_file_problem
+from ..names import city_name, thousands, track_name
+from .batch import CallReview
 
 FORMATS = {".json": "JSON", ".csv": "CSV", ".html": "HTML", ".htm": "HTML"}
 
@@ -43,7 +43,7 @@ def check_report_path(path: str | Path) -> str:
     return report_format
 
 
-def write_report(review: Review, path: str | Path, report_format: str | None = None) -> None:
+def write_report(review: CallReview, path: str | Path, report_format: str | None = None) -> None:
     """Write ``review`` to ``path`` atomically, in ``report_format`` (default: by the extension)."""
     report_format = report_format or check_report_path(path)
     writer = {"JSON": _write_json, "CSV": _write_csv, "HTML": _write_html}[report_format]
@@ -55,8 +55,8 @@ def write_report(review: Review, path: str | Path, report_format: str | None = N
 # -- JSON -----------------------------------------------------------------------
 
 
-def _write_json(review: Review, handle) -> None:
-    # Review.json()'s document, written piece by piece: the same text json.dump would give.
+def _write_json(review: CallReview, handle) -> None:
+    # CallReview.json()'s document, written piece by piece: the same text json.dump would give.
     head = json.dumps({"model_version": review.model_version, "summary": review.summary()}, ensure_ascii=False)
     handle.write(head[:-1] + ', "submissions": [')
     for position, result in enumerate(review.results()):
@@ -70,7 +70,7 @@ SUBMISSION_COLUMNS = ("submission_id", "submission_title", "duplicates", "rank")
 RELATED_COLUMNS = ("score", "same_talk", "terms")
 
 
-def csv_columns(review: Review) -> list[str]:
+def csv_columns(review: CallReview) -> list[str]:
     """The CSV's header: the submission's columns, the past talk's fields, ``score``, ``same_talk``, ``terms``."""
     return [*SUBMISSION_COLUMNS, *review.model.columns, "index", *RELATED_COLUMNS]
 
@@ -86,7 +86,7 @@ def spreadsheet_safe(value):
     return "'" + value if isinstance(value, str) and value.startswith(FORMULA_START) else value
 
 
-def _write_csv(review: Review, handle) -> None:
+def _write_csv(review: CallReview, handle) -> None:
     writer = csv.writer(handle)
     talk_columns = [*review.model.columns, "index"]
     writer.writerow(csv_columns(review))
@@ -197,7 +197,7 @@ _CONTENT_SECURITY_POLICY = (f"default-src 'none'; style-src 'unsafe-inline'; scr
                             "img-src data:; base-uri 'none'; form-action 'none'")
 
 
-def _write_html(review: Review, handle) -> None:
+def _write_html(review: CallReview, handle) -> None:
     summary = review.summary()
     handle.write(f"""<!doctype html>
 <html lang="pt-BR">
@@ -212,7 +212,7 @@ def _write_html(review: Review, handle) -> None:
 <header>
 <h1>Revisão de submissões</h1>
 <p class="suave">Cada submissão comparada às {thousands(len(review.model))} palestras anteriores do TDC
-(modelo {_text(review.model_version)}) e às outras submissões desta chamada.</p>
+(modelo {_html(review.model_version)}) e às outras submissões desta chamada.</p>
 </header>
 <main>
 <section aria-labelledby="titulo-resumo">
@@ -255,18 +255,18 @@ def _write_html(review: Review, handle) -> None:
 
 def _submission(position: int, result: dict, best: float) -> str:
     given = [talk for talk in result["related"] if talk["same_talk"]]
-    marks = [f'<p class="marca">Já apresentada em {_text(_edition(talk))}</p>' for talk in given]
+    marks = [f'<p class="marca">Já apresentada em {_html(_edition(talk))}</p>' for talk in given]
     if result["duplicates"]:
-        others = ", ".join(f"#{_text(identity)}" for identity in result["duplicates"])
+        others = ", ".join(f"#{_html(identity)}" for identity in result["duplicates"])
         marks.append(f'<p class="marca duplicata">Duplicata de {others}</p>')
-    fields = " · ".join(f"{_text(name)}: {_text(value)}" for name, value in result["fields"].items() if value)
-    description = (f"<details><summary>Descrição da submissão</summary><p>{_text(result['description'])}</p></details>"
+    fields = " · ".join(f"{_html(name)}: {_html(value)}" for name, value in result["fields"].items() if value)
+    description = (f"<details><summary>Descrição da submissão</summary><p>{_html(result['description'])}</p></details>"
                    if result["description"] else "")
     related = "".join(_related(talk) for talk in result["related"]) or "<li>Nenhuma palestra anterior em comum.</li>"
     return (f'<li class="submissao" data-ordem="{position}" data-melhor="{best:.4f}" '
             f'data-apresentada="{int(bool(given))}" data-duplicata="{int(bool(result["duplicates"]))}">'
-            f'<article><div class="cabecalho"><h2><span class="id">#{_text(result["id"])}</span> '
-            f'{_text(result["title"]) or "(sem título)"}</h2>'
+            f'<article><div class="cabecalho"><h2><span class="id">#{_html(result["id"])}</span> '
+            f'{_html(result["title"]) or "(sem título)"}</h2>'
             f'{"".join(marks)}{f"<p class=campos>{fields}</p>" if fields else ""}</div>{description}'
             f'<h3 class="so-leitor">Palestras anteriores mais parecidas</h3><ol class="relacionadas">{related}</ol>'
             f'</article></li>\n')
@@ -276,22 +276,22 @@ def _related(talk: dict) -> str:
     facts = " · ".join(filter(None, [talk.get("trilha") and f"Trilha {track_name(talk['trilha'])}",
                                      talk.get("cidade") and city_name(talk["cidade"]),
                                      talk.get("ano") and str(talk["ano"])]))
-    mark = f'<p class="marca">Já apresentada em {_text(_edition(talk))}</p>' if talk["same_talk"] else ""
-    terms = ", ".join(_text(term["term"]) for term in talk["terms"])
+    mark = f'<p class="marca">Já apresentada em {_html(_edition(talk))}</p>' if talk["same_talk"] else ""
+    terms = ", ".join(_html(term["term"]) for term in talk["terms"])
     url = talk.get("trilha_url") or ""
-    link = (f' <a href="{_text(url)}" rel="noopener noreferrer">página da trilha</a>'
+    link = (f' <a href="{_html(url)}" rel="noopener noreferrer">página da trilha</a>'
             if url.lower().startswith(("http://", "https://")) else "")
-    description = (f"<details><summary>Descrição</summary><p>{_text(talk['description'])}</p></details>"
+    description = (f"<details><summary>Descrição</summary><p>{_html(talk['description'])}</p></details>"
                    if talk.get("description") else "")
     score = max(0.0, min(1.0, talk["score"]))
-    return (f'<li><h3>{_text(talk.get("title") or "(sem título)")}</h3>{mark}'
-            f'<p class="suave">{_text(facts)}{link}</p>'
+    return (f'<li><h3>{_html(talk.get("title") or "(sem título)")}</h3>{mark}'
+            f'<p class="suave">{_html(facts)}{link}</p>'
             f'<div class="semelhanca"><span>Semelhança</span><span class="barra" aria-hidden="true">'
             f'<span style="width:{score * 100:.1f}%"></span></span><span>{_decimal(score)}</span></div>'
             f'{f"<p class=termos>Termos em comum: {terms}</p>" if terms else ""}{description}</li>')
 
 
-def _chart(review: Review, width: int = 600, height: int = 120) -> str:
+def _chart(review: CallReview, width: int = 600, height: int = 120) -> str:
     """Each submission's best similarity, highest first, as one SVG path
     (at most ``width`` points: a batch of 100,000 draws no larger)."""
     best = sorted(review.best_scores().tolist(), reverse=True)
@@ -322,11 +322,11 @@ def _edition(talk: dict) -> str:
 
 def _skipped(skipped: dict) -> str:
     reasons = {"no text": "sem texto", "unreadable": "ilegíveis"}
-    parts = [f"{thousands(count)} {reasons.get(reason, _text(reason))}" for reason, count in skipped.items()]
+    parts = [f"{thousands(count)} {reasons.get(reason, _html(reason))}" for reason, count in skipped.items()]
     return f" ({', '.join(parts)})" if parts else ""
 
 
-def _text(value) -> str:
+def _html(value) -> str:
     """Any value as HTML text: submissions are untrusted, so everything is escaped, quotes too."""
     return escape(str(value), quote=True)
 

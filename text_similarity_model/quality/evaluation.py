@@ -30,13 +30,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .contract import LABEL, N_RESULTS
-from .data import clean_talks
-from .errors import DataError
-from .jsonable import jsonable
-from .metrics import DEFAULT_K, RANKING_DEPTH, RankingMetrics
-from .pipeline import CONFIGURATIONS, build_pipeline
-from .repeats import RepeatLabels, repeat_labels
+from ..contract import LABEL, N_RESULTS
+from ..corpus import clean_talks
+from ..errors import DataError
+from ..jsonable import jsonable
+from .measures import DEFAULT_K, RANKING_DEPTH, RankingMetrics
+from ..steps.pipeline import CONFIGURATIONS, build_pipeline
+from .repeat_labels import RepeatLabels, repeat_labels
 
 
 @dataclass
@@ -306,7 +306,7 @@ def repeat_detection(talks: pd.DataFrame, params: dict | None = None) -> RepeatE
     share of flagged pairs that are labelled, recall the share of labelled
     pairs that are flagged.
     """
-    from .model import Model  # the model imports this package's light modules only
+    from ..model import Model  # the model imports this package's light modules only
 
     corpus, _ = clean_talks(talks)
     model = Model(**(params or {}))

@@ -13,9 +13,8 @@ from sklearn.preprocessing import normalize
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
-from . import metrics
 from .caching import DropsCachesWhenPickled
-from .metrics import RANKING_DEPTH, RankingMetrics
+from ..quality.measures import RANKING_DEPTH, RankingMetrics, same_label_metrics
 from .ranking import RankingIndex, blend, ranker_for
 from .text import l2_normalized
 
@@ -220,7 +219,7 @@ class CosineSimilaritiesEstimator(DropsCachesWhenPickled, BaseEstimator):
         return self.ranking_metrics(X, y, k=SCORE_K).means()[f"precision@{SCORE_K}"]
 
     def ranking_metrics(self, X, y, k: int = SCORE_K, exclude=None) -> RankingMetrics:
-        """Per-query precision@k, reciprocal rank and nDCG@k (see :mod:`.metrics`).
+        """Per-query precision@k, reciprocal rank and nDCG@k (see :mod:`..quality.measures`).
 
         Parameters
         ----------
@@ -235,19 +234,13 @@ class CosineSimilaritiesEstimator(DropsCachesWhenPickled, BaseEstimator):
             raise ValueError("the estimator was fitted without labels: fit(X, y) to score against y")
         if len(y) != X.shape[0]:
             raise ValueError(f"y has {len(y)} labels for {X.shape[0]} queries")
-        # Compared as strings: labels read from a CSV or given as numbers alike.
-        labels, y = self.labels_.astype(str), np.asarray(y, dtype=object).astype(str)
-        values, counts = np.unique(labels, return_counts=True)
-        label_counts = dict(zip(values.tolist(), counts.tolist()))
-        n_relevant = np.array([label_counts.get(label, 0) for label in y], dtype=np.int64)
         if exclude is None:
             rankings = [indices for indices, _ in self.top_k(X, RANKING_DEPTH)]
         else:
-            exclude = np.asarray(exclude, dtype=np.intp)
             answers = self.top_k(X, RANKING_DEPTH + 1)
-            rankings = [indices[indices != itself][:RANKING_DEPTH] for (indices, _), itself in zip(answers, exclude)]
-            n_relevant -= labels[exclude] == y
-        return metrics.ranking_metrics(rankings, y, labels, n_relevant, k, RANKING_DEPTH)
+            rankings = [indices[indices != itself][:RANKING_DEPTH]
+                        for (indices, _), itself in zip(answers, np.asarray(exclude, dtype=np.intp))]
+        return same_label_metrics(rankings, y, self.labels_, k, exclude, RANKING_DEPTH)
 
     # -- the straightforward path -----------------------------------------
 

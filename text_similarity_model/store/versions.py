@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .errors import ModelFileError, PalestrasError
-from .files import fsync_folder, write_json_atomically
+from ..errors import ModelFileError, PalestrasError
+from ..files import fsync_folder, write_json_atomically
 
 MODEL_FILE = "model.pkl"
 REPORT_FILE = "report.json"
@@ -46,7 +46,7 @@ class StoreBusy(PalestrasError):
 
 
 @dataclass(frozen=True)
-class Version:
+class StoredVersion:
     """One version of the store: its name, folder and training report."""
 
     name: str
@@ -77,7 +77,7 @@ class ModelStore:
     def versions_folder(self) -> Path:
         return self.folder / VERSIONS_FOLDER
 
-    def versions(self) -> list[Version]:
+    def versions(self) -> list[StoredVersion]:
         """Every complete version, oldest first (by training time, then name)."""
         if not self.versions_folder.is_dir():
             return []
@@ -85,7 +85,7 @@ class ModelStore:
                  if path.is_dir() and not path.name.startswith(".")]
         return sorted(found, key=lambda version: (version.trained_at, version.name))
 
-    def version(self, name: str) -> Version:
+    def version(self, name: str) -> StoredVersion:
         folder = self.versions_folder / name
         if "/" in name or name.startswith(".") or not folder.is_dir():
             raise ModelFileError(
@@ -94,7 +94,7 @@ class ModelStore:
             report = json.loads((folder / REPORT_FILE).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             report = {}  # a version is usable without its report; list shows what is known
-        return Version(name, folder, report)
+        return StoredVersion(name, folder, report)
 
     def pointer(self) -> dict:
         """``current.json``: ``{"version": ..., "history": [...]}``, or ``{}`` for an empty store."""
@@ -106,11 +106,11 @@ class ModelStore:
             raise ModelFileError(f"{self.folder / POINTER_FILE}: unreadable ({error}); "
                                  "point it at a version with `text_similarity_model models promote VERSION`")
 
-    def current(self) -> Version | None:
+    def current(self) -> StoredVersion | None:
         name = self.pointer().get("version")
         return None if name is None else self.version(name)
 
-    def previous(self) -> Version | None:
+    def previous(self) -> StoredVersion | None:
         history = self.pointer().get("history", [])
         return self.version(history[1]) if len(history) > 1 else None
 
@@ -148,7 +148,7 @@ class ModelStore:
                 handle.seek(0)
                 handle.truncate()
 
-    def add(self, model, report: dict) -> Version:
+    def add(self, model, report: dict) -> StoredVersion:
         """Write ``model`` (a trained :class:`~.Model`) and ``report`` as a new version.
 
         The version is named after the model's version, with ``-2``, ``-3``...
@@ -172,7 +172,7 @@ class ModelStore:
             raise
         return self.version(name)
 
-    def promote(self, name: str) -> Version:
+    def promote(self, name: str) -> StoredVersion:
         """Make version ``name`` current (it becomes the head of the history). Call with the lock held."""
         version = self.version(name)
         if not version.model_path.is_file():
@@ -182,7 +182,7 @@ class ModelStore:
         self._write_pointer(history)
         return version
 
-    def rollback(self) -> Version:
+    def rollback(self) -> StoredVersion:
         """Make the previous current version current again. Call with the lock held."""
         history = self.pointer().get("history", [])
         if len(history) < 2:

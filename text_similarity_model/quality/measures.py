@@ -1,4 +1,6 @@
-"""Ranking metrics for related-talks retrieval with binary relevance.
+"""Ranking measures for related-talks retrieval with binary relevance: the one
+implementation of P@k, MRR and nDCG@k that ``evaluate``, ``tune``, the
+estimator's ``score()`` and the check before a promotion use.
 
 A query's answer is a ranked list of corpus talks (best first); ``hits`` marks
 which of them are relevant (in the evaluation: same track as the query). All
@@ -122,3 +124,28 @@ def ranking_metrics(
         reciprocal[query] = reciprocal_rank(hits, depth)
         ndcg[query] = ndcg_at_k(hits, int(n_relevant[query]), k)
     return RankingMetrics(k, precision, reciprocal, ndcg, n_relevant)
+
+
+def same_label_metrics(
+    rankings: Sequence[np.ndarray],
+    query_labels: Sequence,
+    corpus_labels: Sequence,
+    k: int = DEFAULT_K,
+    exclude: Sequence[int] | None = None,
+    depth: int = RANKING_DEPTH,
+) -> RankingMetrics:
+    """:func:`ranking_metrics` where a corpus talk is relevant to a query with
+    the same label (e.g. its track), compared as text.
+
+    ``exclude``: one corpus index per query, the query itself when the
+    queries are corpus talks (leave-one-out): not counted among its relevant
+    talks (its ranking must already leave it out).
+    """
+    corpus_labels = np.asarray(corpus_labels, dtype=object).astype(str)
+    query_labels = np.asarray(query_labels, dtype=object).astype(str)
+    values, counts = np.unique(corpus_labels, return_counts=True)
+    label_counts = dict(zip(values.tolist(), counts.tolist()))
+    n_relevant = np.array([label_counts.get(label, 0) for label in query_labels], dtype=np.int64)
+    if exclude is not None:
+        n_relevant -= corpus_labels[np.asarray(exclude, dtype=np.intp)] == query_labels
+    return ranking_metrics(rankings, query_labels, corpus_labels, n_relevant, k, depth)
