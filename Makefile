@@ -71,7 +71,7 @@ run: install
 	$(if $(MODEL_PATH),,$(BIN)/text_similarity_model models init)
 	$(BIN)/gunicorn -c gunicorn.conf.py
 
-## run-prod: the production stack in the foreground (README, Deploying): nginx on BIND (default
+## run-prod: the production stack in the foreground (docs/deploying.md): nginx on BIND (default
 ##           127.0.0.1:8080; TLS_CERT/TLS_KEY for HTTPS) in front of REPLICAS (default 2) gunicorn
 ##           instances, under supervisord; the store gets its first version as in make run
 run-prod: install

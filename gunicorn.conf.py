@@ -23,7 +23,7 @@ workers = int(settings.WORKERS.get())
 # don't hold it while others wait; with sync workers, one such connection per
 # worker stopped the service. The app's code never yields, so a worker still
 # runs one request at a time, as with sync, and spaCy is never used from two
-# threads at once (gthread's risk). Measured in README.md, "Slow clients".
+# threads at once (gthread's risk). Measured in docs/deploying.md, "Slow clients".
 worker_class = "gevent"
 timeout = 30
 graceful_timeout = 30
@@ -96,7 +96,7 @@ def post_request(worker, req, environ, resp):
     # A keep-alive client whose next request has already arrived would
     # otherwise be served again and again while the others wait: under wrk,
     # p99 450 ms without this, 63 ms with gevent.sleep(0), 20 ms with idle
-    # (sync: 13 ms; README.md, "Slow clients").
+    # (sync: 13 ms; docs/deploying.md, "Slow clients").
     gevent = sys.modules.get("gevent")  # imported by gevent workers only
     if gevent:
         gevent.idle()

@@ -180,7 +180,7 @@ def test_lemmatizer_text_output_joins_the_lemmas():
         LemmatizationTransformer(output="csv").fit(["texto"])
 
 
-# -- the real corpus: the figures the README quotes ----------------------------------
+# -- the real corpus: the figures docs/quality.md quotes ----------------------------------
 
 
 @pytest.mark.real_corpus

@@ -170,7 +170,7 @@ def test_the_api_answers_same_talk_and_documents_it(client):
     assert "same_talk" in schema["required"] and schema["properties"]["same_talk"]["description"]
 
 
-# -- the real corpus: the figures the README quotes ------------------------------------
+# -- the real corpus: the figures docs/quality.md quotes ------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -195,7 +195,7 @@ def test_real_corpus_same_talk_meets_its_targets(real_talks):
     evaluation = repeat_detection(real_talks)
     overall = evaluation.overall()
     assert overall["precision"] >= 0.95 and overall["recall"] >= 0.90, evaluation.lines()
-    # The figures the README quotes.
+    # The figures docs/quality.md quotes.
     assert (overall["flagged_pairs"], overall["found_pairs"], overall["labelled_pairs"]) == (87, 85, 91)
 
 

@@ -8,7 +8,7 @@ when it has the query's ``trilha``. Two protocols:
   of its own answer (and of its relevant count); its own words still count in
   the IDF (and in the latent space, when there is one). That is the standard
   cheap leave-one-out for retrieval: refitting the TF-IDF without the query
-  barely moves the metrics (README.md, "Quality", has the figures).
+  barely moves the metrics (docs/quality.md has the figures).
 - :func:`split_year`: the corpus is the talks before year Y and the queries
   the talks of year Y, the product's own use ("has anyone talked about this
   before?"). Queries of a track that doesn't exist before Y can't be answered

@@ -28,7 +28,7 @@ import numpy as np
 #: How deep the reciprocal rank looks for the first relevant talk.
 RANKING_DEPTH = 50
 
-#: The cut-off of precision@k and nDCG@k unless told otherwise: the README's
+#: The cut-off of precision@k and nDCG@k unless told otherwise: docs/quality.md's
 #: quality figures, what the tuning ranks by and the check before a promotion.
 DEFAULT_K = 5
 

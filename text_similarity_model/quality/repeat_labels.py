@@ -1,38 +1,12 @@
-"""Ground truth for re-given talks: which talks of a corpus are one talk given
-more than once, from the text alone (no lemma, no TF-IDF). ``evaluate --repeats``
-measures ``same_talk`` (:mod:`..steps.same_talk`) against these labels.
+"""Ground truth for re-given talks, from the text alone (no lemma, no TF-IDF):
+``evaluate --repeats`` measures ``same_talk`` (:mod:`..steps.same_talk`) against it.
 
-**Labels** (:func:`repeat_labels`), the ground truth the rule is measured
-against, from the text alone (no lemma, no TF-IDF): two talks of a corpus are
-the same talk when
-
-- they have the same normalised title or the same normalised description
-  (:func:`normalized_text`: lowercase, accents folded, every run of
-  punctuation and spaces one space); or
-- their titles, or their descriptions, are near-identical: the sets of their
-  normalised words overlap by ``NEAR_IDENTICAL_JACCARD`` or more (Jaccard);
-
-and so is every talk linked to them that way (a talk whose title one edition
-reused and whose description another did is one talk in all three).
-
-On the real corpus (2,501 talks) the first kind links 64 titles and 38
-descriptions (56 and 31 across editions, as issue #15 counts them). No shared
-title is a generic one ("Keynote", "Abertura"): each names one talk, even
-where its description was rewritten. The exact text misses talks given again
-with light edits in both fields, which is what ``same_talk`` is for
-("(Nunca) Ouvi falar de Rust... mas como faço um site?", "Desafios de
-segurança em arquitetura de microserviços/microsserviços", "CI/CD a base de
-containers com Drone" and "CI/CD com Docker e Drone", one description): the
-second kind adds them. Its threshold, 0.8 (about one word in five
-differs), was chosen by reading the pairs of different text the word overlap
-links from 0.7 up: from 0.8 each is one talk given again (two of them one
-talk adapted to another language: "busca em .NET Core" / "em PHP", "Docker
-e PHP" / "Ruby"); between 0.7 and 0.8 some are ("Mastering Deployments com
-Kubernetes & OpenShift" / "Dominando deploys com Kubernetes e OpenShift")
-and some are not ("Ruby Koans e a prática Zen" / "Java Koans e a prática
-Zen", "O papel do Analista de Negócios na Transformação Digital" / "... na
-agilidade"), so they are left out.
-
+Two talks of a corpus are one talk given again when they have the same
+normalised title or description (:func:`normalized_text`), or near-identical
+titles or descriptions (their normalised words' Jaccard similarity reaches
+``NEAR_IDENTICAL_JACCARD``); so is every talk linked to them that way. How
+the threshold was chosen, and what it links on the real corpus: docs/quality.md,
+"Re-given talks".
 """
 
 from __future__ import annotations

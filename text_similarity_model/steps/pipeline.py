@@ -15,7 +15,7 @@ DEFAULT_CONFIGURATION = "tuned-2026-11"
 
 #: Parameters of the defaults, in ``Pipeline.set_params`` form: the
 #: configuration chosen with ``text_similarity_model tune`` on the real corpus
-#: (README, "Quality"): the title's lemmas count 3 times, and the TF-IDF
+#: (docs/quality.md): the title's lemmas count 3 times, and the TF-IDF
 #: cosine is blended half and half with a 100-dimension latent-semantic (LSA)
 #: cosine on each query's 200 best matches. Kept in one place so the
 #: artifact's metadata records what a model was built with.

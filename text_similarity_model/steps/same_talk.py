@@ -33,7 +33,7 @@ from .caching import DropsCachesWhenPickled
 # titles' cosine reaches MIN_TITLE_SIMILARITY, or the descriptions' reaches
 # MIN_DESCRIPTION_SIMILARITY, or their mean reaches MIN_MEAN_SIMILARITY.
 # Calibrated on the real corpus, every talk against the 2,500 others
-# (`text_similarity_model evaluate --repeats`; README, "Re-given talks"):
+# (`text_similarity_model evaluate --repeats`; docs/quality.md, "Re-given talks"):
 # - a non-repeat's title cosine never reaches 0.91 nor its description's 0.93,
 #   nor their mean 0.72, except for two pairs whose title lemmas are the very
 #   same ("O lado coach do agile coach" / "Como fazer o Coach do seu Agile
