@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from text_similarity_model.paths import REPO_ROOT
+from text_similarity_model.settings import REPO_ROOT
 
 sys.path.insert(0, str(REPO_ROOT))
 from tests.support.servers import alive  # noqa: E402
@@ -68,5 +68,5 @@ def model_file(data: str, model: str | None, workdir: Path) -> Path:
         return Path(model)
     path = workdir / "model.pkl"
     print(f"training {data} into {path} ...", file=sys.stderr)
-    subprocess.run([sys.executable, "-m", "text_similarity_model", "train", data, str(path)], check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "text_similarity_model", "train-file", data, str(path)], check=True, capture_output=True)
     return path
