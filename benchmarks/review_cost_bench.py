@@ -7,7 +7,7 @@
 Each case gets a fresh gunicorn as `make run` starts it (the repo's
 gunicorn.conf.py: gevent workers, the request log on in SQLite; WORKERS=1 by
 default, so every figure is the one worker's), serving a model of DATA
-(default: the real corpus; --model: a file `text_similarity_model train`
+(default: the real corpus; --model: a file `text_similarity_model train-file`
 wrote). After a warm-up (one /predict, one /review of 2 talks), the worker's
 RSS is read, its peak (VmHWM) reset to it (/proc/<pid>/clear_refs), and the
 case's request is sent (the typical case: several, one after the other),

@@ -142,7 +142,7 @@ def _read(path: Path) -> bytes:
     try:
         return path.read_bytes()
     except FileNotFoundError:
-        raise ModelFileError(f"{path}: no such model file; train one with: make train (or text_similarity_model train DATA.csv {path})")
+        raise ModelFileError(f"{path}: no such model file; train one with: make train (or text_similarity_model train-file DATA.csv {path})")
     except IsADirectoryError:
         raise ModelFileError(f"{path}: is a folder, not a model file")
     except PermissionError:
@@ -150,7 +150,7 @@ def _read(path: Path) -> bytes:
 
 
 def _parse(path: Path, content: bytes) -> tuple[dict, bytes]:
-    retrain = f"train it again with: make train (or text_similarity_model train DATA.csv {path})"
+    retrain = f"train it again with: make train (or text_similarity_model train-file DATA.csv {path})"
     if not content.startswith(MAGIC):
         raise ModelFileError(f"{path}: not a palestras model file; {retrain}")
     start = len(MAGIC) + _HEADER_LENGTH.size
