@@ -63,7 +63,8 @@ def workers_of(server, count: int, timeout: float = 30.0) -> list[int]:
 
 
 def model_file(data: str, model: str | None, workdir: Path) -> Path:
-    """``model`` if given (a file `text_similarity_model train-file` wrote, its manifest beside it), else ``data`` trained into ``workdir``."""
+    """``model`` if given (a file `text_similarity_model train-file` wrote,
+    its manifest beside it), else ``data`` trained into ``workdir``."""
     if model:
         return Path(model)
     path = workdir / "model.pkl"

@@ -142,7 +142,9 @@ def _read(path: Path) -> bytes:
     try:
         return path.read_bytes()
     except FileNotFoundError:
-        raise ModelFileError(f"{path}: no such model file; train one with: make train (or text_similarity_model train-file DATA.csv {path})")
+        raise ModelFileError(
+            f"{path}: no such model file; train one with: make train (or text_similarity_model train-file DATA.csv {path})"
+        )
     except IsADirectoryError:
         raise ModelFileError(f"{path}: is a folder, not a model file")
     except PermissionError:
