@@ -1,0 +1,160 @@
+"""The suggested track (issue #19): the grouping rule, the track classifier as
+a scikit-learn estimator and its C query path."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+from sklearn.base import clone
+from sklearn.utils._param_validation import InvalidParameterError
+
+from text_similarity_model.steps import track_classifier
+from text_similarity_model.steps.track_classifier import TrackClassifier
+from text_similarity_model.track_groups import SYNONYMS, spelling_key, track_key
+
+from tests.support.require import skip_or_fail
+
+# -- the grouping rule -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("typed, slug", [
+    ("Python", "trilha-python"),
+    ("Segurança", "trilha-seguranca"),
+    ("SEGURANÇA", "trilha-seguranca-e-criptografia"),
+    ("Gestão de Produtos", "trilha-gestao-de-produto"),
+    ("Go", "trilha-golang"),
+    (".NET", "trilha-dot-net"),
+    ("Node.js", "trilha-nodejs"),
+    ("Data Science", "trilha-datascience2"),
+    ("Testes", "trilha-testes-sabado"),
+    ("DevOps", "trilha-devops-2"),
+    ("Arquitetura", "trilha-arquitetura-quinta"),
+])
+def test_a_track_as_people_write_it_is_the_corpus_slug_s_group(typed, slug):
+    assert track_key(typed) == track_key(slug) != ""
+
+
+@pytest.mark.parametrize("one, other", [
+    ("trilha-devops", "trilha-devops-tools"),  # both at Porto Alegre 2018: two tracks
+    ("trilha-java", "trilha-javascript"),
+    ("trilha-nosql", "trilha-bigdata-e-nosql"),
+    ("HTML5", "HTML"),  # only a room's 2 is dropped
+])
+def test_different_topics_stay_apart(one, other):
+    assert track_key(one) != track_key(other)
+
+
+def test_no_track_is_the_empty_key():
+    assert track_key("") == track_key(None) == track_key(" - ") == ""
+
+
+@pytest.mark.real_corpus
+def test_no_edition_of_the_real_corpus_has_two_names_a_synonym_joins(real_csv):
+    """Two tracks of one edition are two topics: a synonym never joins them
+    (days and rooms of one track, joined by the rules, share a spelling)."""
+    talks = pd.read_csv(real_csv, dtype=str, keep_default_na=False)
+    talks["key"] = talks["trilha"].map(track_key)
+    talks["spelling"] = talks["trilha"].map(spelling_key)
+    names = talks.groupby(["ano", "cidade", "key"])["spelling"].nunique()
+    assert names.max() == 1, names[names > 1]
+    assert set(SYNONYMS) <= set(talks["spelling"]) | {"net"}  # each found in the corpus, but .NET as people write it
+    assert talks["trilha"].nunique() == 120 and talks["key"].nunique() == 76
+
+
+# -- the classifier as an estimator -------------------------------------------------
+
+
+def _rows(n_rows: int = 60, n_features: int = 40, n_classes: int = 4, seed: int = 0):
+    """Rows whose class shows in a block of features, plus noise; and their labels."""
+    rng = np.random.default_rng(seed)
+    labels = np.array([f"t{index % n_classes}" for index in range(n_rows)], dtype=object)
+    dense = rng.random((n_rows, n_features)) * (rng.random((n_rows, n_features)) < 0.15)
+    block = n_features // n_classes
+    for row, label in enumerate(labels):
+        start = int(label[1:]) * block
+        dense[row, start:start + block] += rng.random(block) * (rng.random(block) < 0.5)
+    return sp.csr_matrix(dense), labels
+
+
+def test_fit_learns_a_centroid_per_label_and_predicts_probabilities_that_sum_to_one():
+    X, y = _rows()
+    classifier = TrackClassifier().fit(X, y)
+    assert classifier.classes_.tolist() == ["t0", "t1", "t2", "t3"]
+    assert classifier.class_counts_.tolist() == [15, 15, 15, 15]
+    assert classifier.centroids_.shape == (4, 40) and classifier.n_features_in_ == 40
+    assert 0.1 <= classifier.temperature_ <= 1000
+    probabilities = classifier.predict_proba(X[:7])
+    assert probabilities.shape == (7, 4)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0)
+    assert classifier.predict(X[:7]).shape == (7,)
+    assert classifier.score(X, y) > 0.9  # the blocks tell the classes apart
+    assert clone(classifier).get_params() == classifier.get_params()
+
+
+def test_unlabelled_rows_are_left_out_and_a_fixed_temperature_is_kept():
+    X, y = _rows()
+    y = y.copy()
+    y[::2] = ""
+    classifier = TrackClassifier(temperature=5).fit(X, y)
+    assert classifier.class_counts_.sum() == 30 and classifier.temperature_ == 5
+
+
+@pytest.mark.parametrize("parameter, value", [("temperature", 0), ("temperature", "warm"),
+                                              ("max_calibration_rows", 0), ("random_state", "seed")])
+def test_bad_parameters_are_refused_at_fit_naming_them(parameter, value):
+    X, y = _rows()
+    with pytest.raises(InvalidParameterError, match=f"'{parameter}' parameter of TrackClassifier must be"):
+        TrackClassifier(**{parameter: value}).fit(X, y)
+
+
+@pytest.mark.parametrize("labels", [["t"] * 5, [""] * 5, ["a", "b", "c", "d", "e"], ["x"]],
+                         ids=["one label", "no label", "one row per label", "one row"])
+def test_degenerate_labels_still_fit_and_answer(labels):
+    X = sp.csr_matrix(np.eye(len(labels), 6) + 0.1)
+    classifier = TrackClassifier().fit(X, labels)
+    n_classes = len(set(labels) - {""})
+    assert classifier.predict_proba(X).shape == (len(labels), n_classes)
+    assert classifier.predict(X).shape == (len(labels),)
+    assert classifier.temperature_ == track_classifier.DEFAULT_TEMPERATURE  # nothing to fit it on
+    classes, probabilities = classifier.top(np.array([0, 1], dtype=np.int32), np.array([1.0, 0.5]), 3)
+    assert len(classes) == len(probabilities) == min(n_classes, 3)
+    if not n_classes:
+        assert classifier.predict(X).tolist() == [""] * len(labels)
+
+
+def test_leave_one_out_cosines_equal_refitting_without_the_row():
+    X, y = _rows(n_rows=24, n_classes=3, seed=3)
+    y = y.copy()
+    y[5] = ""  # unlabelled: not a query
+    classifier = TrackClassifier(temperature=10).fit(X, y)
+    cosines, own = classifier.leave_one_out_cosines(X, y)
+    labelled = np.flatnonzero(y != "")
+    assert cosines.shape == (23, 3)
+    for position, row in enumerate(labelled):
+        refitted = TrackClassifier(temperature=10).fit(X[np.delete(np.arange(24), row)], np.delete(y, row))
+        np.testing.assert_allclose(cosines[position], refitted.decision_function(X[row])[0], atol=1e-6)
+        assert classifier.classes_[own[position]] == y[row]
+
+
+def test_the_query_path_gives_predict_proba_s_best_classes():
+    X, y = _rows()
+    classifier = TrackClassifier().fit(X, y)
+    probabilities = classifier.predict_proba(X)
+    for row in range(X.shape[0]):
+        terms, weights = X[row].indices.astype(np.int32), X[row].data
+        classes, top = classifier.top(terms, weights, 3)
+        assert classes == np.argsort(-probabilities[row], kind="stable")[:3].tolist()
+        np.testing.assert_allclose(top, probabilities[row, classes], rtol=1e-6)
+        assert classifier.top_numpy(terms, weights, 3)[0] == classes
+    assert classifier.top(np.array([], dtype=np.int32), np.array([]), 3) == ([], [])
+
+
+def test_the_c_query_path_refuses_a_term_outside_the_vocabulary():
+    if track_classifier._top_classes is None:
+        skip_or_fail("the C ranking kernel was not built (no C compiler at install?)", "PALESTRAS_REQUIRE_KERNEL")
+    X, y = _rows()
+    classifier = TrackClassifier().fit(X, y)
+    with pytest.raises(ValueError, match="outside the vocabulary"):
+        classifier.top(np.array([400], dtype=np.int32), np.array([1.0]), 3)
