@@ -1,5 +1,6 @@
 """The suggested track (issue #19): the grouping rule, the track classifier as
-a scikit-learn estimator and its C query path."""
+a scikit-learn estimator, its C query path, and ``likely_tracks`` in
+``Model.predict``'s answers, degenerate corpora included."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import scipy.sparse as sp
 from sklearn.base import clone
 from sklearn.utils._param_validation import InvalidParameterError
 
+from text_similarity_model import Model
 from text_similarity_model.steps import track_classifier
 from text_similarity_model.steps.track_classifier import TrackClassifier
 from text_similarity_model.track_groups import SYNONYMS, spelling_key, track_key
@@ -151,6 +153,20 @@ def test_the_query_path_gives_predict_proba_s_best_classes():
     assert classifier.top(np.array([], dtype=np.int32), np.array([]), 3) == ([], [])
 
 
+@pytest.mark.real_corpus
+@pytest.mark.slow
+def test_the_c_query_path_equals_numpy_s_on_every_talk_of_the_real_corpus(real_model):
+    if track_classifier._top_classes is None:
+        skip_or_fail("the C ranking kernel was not built (no C compiler at install?)", "PALESTRAS_REQUIRE_KERNEL")
+    classifier = real_model.tracks
+    corpus = real_model.pipeline.named_steps["cosine"].corpus_
+    for row in range(corpus.shape[0]):
+        terms, weights = corpus[row].indices.astype(np.int32), corpus[row].data
+        fast, slow = classifier.top(terms, weights, 3), classifier.top_numpy(terms, weights, 3)
+        assert fast[0] == slow[0]
+        np.testing.assert_allclose(fast[1], slow[1], rtol=1e-9)
+
+
 def test_the_c_query_path_refuses_a_term_outside_the_vocabulary():
     if track_classifier._top_classes is None:
         skip_or_fail("the C ranking kernel was not built (no C compiler at install?)", "PALESTRAS_REQUIRE_KERNEL")
@@ -158,3 +174,89 @@ def test_the_c_query_path_refuses_a_term_outside_the_vocabulary():
     classifier = TrackClassifier().fit(X, y)
     with pytest.raises(ValueError, match="outside the vocabulary"):
         classifier.top(np.array([400], dtype=np.int32), np.array([1.0]), 3)
+
+
+# -- likely_tracks in the model's answers -----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def real_model(real_csv):
+    from text_similarity_model.corpus import read_talks_csv
+
+    model = Model(version="real-tracks-test")
+    model.train(read_talks_csv(real_csv)[0])
+    return model
+
+
+PYTHON_QUERY = {"title": "Tipagem gradual em Python", "description": "type hints, mypy e pandas no Python 3"}
+
+
+def test_predict_gives_the_query_s_three_likely_tracks(trained_model):
+    answer = trained_model.predict(PYTHON_QUERY, 2)
+    tracks = answer["likely_tracks"]
+    assert len(answer["predictions"]) == 2 and len(tracks) == 3
+    assert tracks[0]["trilha"] == "trilha-python" and tracks[0]["name"] == "Python"
+    assert tracks[0]["trilhas"] == ["trilha-python"] and tracks[0]["talks"] == 16
+    probabilities = [track["probability"] for track in tracks]
+    assert probabilities == sorted(probabilities, reverse=True) and 0 < sum(probabilities) <= 1 + 1e-9
+    assert answer["tracks_note"] is None
+
+
+def test_tracks_of_several_editions_are_one_suggestion(real_model):
+    tracks = real_model.predict({"title": "Gestão de produto na prática",
+                                 "description": "roadmap, discovery e métricas de produto com o time"})["likely_tracks"]
+    product = next(track for track in tracks if "trilha-gestao-de-produto" in track["trilhas"])
+    assert set(product["trilhas"]) == {"trilha-gestao-de-produto", "trilha-gestao-de-produtos",
+                                       "trilha-gestao-de-produto-quinta"}
+    assert product["name"] == "Gestão de produtos"  # the group's most common slug
+    assert product["talks"] == 56
+
+
+TALKS = {"title": ["Python para dados", "Go concorrente", "Java moderno"],
+         "description": ["Pandas e Jupyter", "goroutines e canais", "records e streams"]}
+
+
+@pytest.mark.parametrize("trilha, note", [
+    (["trilha-java"] * 3, "one-track"),
+    ([""] * 3, "no-tracks"),
+    (None, "no-tracks"),  # no trilha column at all
+    (["trilha-python", "trilha-go", "trilha-java"], "single-talk"),
+], ids=["one track", "no track", "no trilha column", "single-talk tracks"])
+def test_a_corpus_whose_tracks_can_t_be_told_apart_trains_and_says_so(trilha, note):
+    talks = pd.DataFrame(TALKS if trilha is None else {**TALKS, "trilha": trilha})
+    model = Model()
+    model.train(talks)
+    answer = model.predict({"title": "Pandas", "description": "dados em Python"})
+    assert answer["tracks_note"] == note
+    assert answer["predictions"]  # the ranking still answers
+    assert [track["trilha"] for track in answer["likely_tracks"]] == (["trilha-python"] if note == "single-talk" else [])
+
+
+def test_a_corpus_of_one_talk_trains_and_suggests_nothing():
+    model = Model()
+    model.train(pd.DataFrame({"title": ["Python para dados"], "description": ["Pandas"], "trilha": ["trilha-python"]}))
+    answer = model.predict({"title": "Pandas", "description": ""})
+    assert answer["likely_tracks"] == [] and answer["tracks_note"] == "one-track"
+
+
+def test_a_query_without_a_known_word_has_no_likely_track(trained_model):
+    answer = trained_model.predict({"title": "Xyzzy plugh", "description": ""})
+    assert answer["likely_tracks"] == [] and answer["tracks_note"] == "no-known-words"
+
+
+def test_a_model_file_from_before_track_suggestions_still_serves(trained_model, tmp_path):
+    import copy
+
+    old = copy.copy(trained_model)
+    old.__dict__ = {name: value for name, value in trained_model.__dict__.items()
+                    if name not in ("tracks", "_track_suggester")}
+    old.serialize(tmp_path / "old.pkl")
+    restored = Model.deserialize(tmp_path / "old.pkl")
+    answer = restored.predict(PYTHON_QUERY)
+    assert answer["likely_tracks"] == [] and answer["tracks_note"] == "untrained"
+    assert answer["predictions"] == trained_model.predict(PYTHON_QUERY)["predictions"]
+
+
+def test_the_classifier_travels_in_the_model_file(trained_model, sample_model_path):
+    restored = Model.deserialize(sample_model_path)
+    assert restored.predict(PYTHON_QUERY)["likely_tracks"] == trained_model.predict(PYTHON_QUERY)["likely_tracks"]

@@ -24,9 +24,25 @@ def city_name(slug: str) -> str:
     return CITY_NAMES.get(slug, slug)
 
 
+#: Words of the corpus' track slugs as they are written: the slugs lose accents and capitals.
+TRACK_WORDS = {
+    "ageis": "ágeis", "agil": "ágil", "analise": "análise", "codigo": "código", "computacao": "computação",
+    "dinamicas": "dinâmicas", "facilitacoes": "facilitações", "gestao": "gestão", "impressao": "impressão",
+    "impressao3d": "impressão 3D", "inovacao": "inovação", "inteligencia": "inteligência", "ios": "iOS",
+    "microservicos": "microsserviços", "negocios": "negócios", "php": "PHP", "programacao": "programação",
+    "sabado": "sábado", "seguranca": "segurança", "terca": "terça", "transformacao": "transformação", "ux": "UX", "xp": "XP",
+}
+
+
 def track_name(slug: str) -> str:
-    """``"trilha-machine-learning"`` -> ``"Machine learning"``."""
-    return slug.removeprefix("trilha-").replace("-", " ").strip().capitalize() or slug
+    """``"trilha-machine-learning"`` -> ``"Machine learning"``,
+    ``"trilha-seguranca"`` -> ``"Segurança"``."""
+    words = [TRACK_WORDS.get(word, word) for word in slug.removeprefix("trilha-").split("-") if word]
+    if not words:
+        return slug
+    first = words[0]
+    words[0] = first if first != first.lower() else first[:1].upper() + first[1:]  # iOS, UX stay
+    return " ".join(words)
 
 
 def thousands(number: int) -> str:
