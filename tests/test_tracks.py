@@ -48,6 +48,16 @@ def test_different_topics_stay_apart(one, other):
     assert track_key(one) != track_key(other)
 
 
+@pytest.mark.parametrize("slug, name", [("trilha-stadium-quarta", "Stadium"), ("trilha-devops-2", "Devops"),
+                                        ("trilha-analise-de-negocios2", "Análise de negócios"),
+                                        ("trilha-seguranca", "Segurança"), ("trilha-ios", "iOS")])
+def test_a_group_is_named_by_its_slug_without_day_or_room(slug, name):
+    from text_similarity_model.names import track_name
+    from text_similarity_model.track_groups import without_day_or_room
+
+    assert track_name(without_day_or_room(slug)) == name
+
+
 def test_no_track_is_the_empty_key():
     assert track_key("") == track_key(None) == track_key(" - ") == ""
 
@@ -249,7 +259,7 @@ def test_a_model_file_from_before_track_suggestions_still_serves(trained_model, 
 
     old = copy.copy(trained_model)
     old.__dict__ = {name: value for name, value in trained_model.__dict__.items()
-                    if name not in ("tracks", "_track_suggester")}
+                    if name not in ("tracks", "track_suggester")}
     old.serialize(tmp_path / "old.pkl")
     restored = Model.deserialize(tmp_path / "old.pkl")
     answer = restored.predict(PYTHON_QUERY)

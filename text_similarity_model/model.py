@@ -59,7 +59,7 @@ class Ranking(NamedTuple):
     same_talks: list[bool]
     #: The query's title and description vectors (:meth:`.RepeatDetector.query_vectors`).
     fields: tuple[FieldVector, FieldVector]
-    #: The query's most likely tracks (:meth:`Model.likely_tracks`); none for a corpus talk's ranking.
+    #: The query's most likely tracks (``Model.track_suggester``); none for a corpus talk's ranking.
     tracks: TrackSuggestion = NO_SUGGESTION
 
 
@@ -150,8 +150,8 @@ class Model(DropsCachesWhenPickled):
         similarity in (0, 1]), ``index`` (its row in the corpus) and
         ``terms`` (why it matched: see :meth:`_answer`), by decreasing
         score. Talks with score 0 share nothing with the query and are left out.
-        Also ``likely_tracks``, the query's most likely track groups (see
-        :meth:`likely_tracks`), and ``tracks_note``: why they are empty or weak
+        Also ``likely_tracks``, the query's most likely track groups
+        (:meth:`.TrackSuggester.items`), and ``tracks_note``: why they are empty or weak
         (a key of :data:`.track_suggestions.NOTES`), else None.
 
         ``filters`` (e.g. ``{"ano": [2018], "cidade": ["saopaulo"]}``) keeps
@@ -161,7 +161,7 @@ class Model(DropsCachesWhenPickled):
         """
         ranking = self.rank(query, n_results, filters)
         answer = self._answer(ranking)
-        answer["likely_tracks"] = self.likely_tracks(ranking.tracks)
+        answer["likely_tracks"] = self.track_suggester.items(ranking.tracks)
         answer["tracks_note"] = ranking.tracks.note
         return answer
 
@@ -183,15 +183,12 @@ class Model(DropsCachesWhenPickled):
             tfidf.weights_one(lemmas.field_document(title_lemmas)),
             tfidf.weights_one(lemmas.field_document(description_lemmas)),
         ) if len(terms) else ({}, {})
-        return self._ranking(indices, scores, terms, weights, fields, self._track_suggester.suggest(terms, weights))
-
-    def likely_tracks(self, suggestion: TrackSuggestion) -> list[dict]:
-        """A :class:`Ranking`'s ``tracks`` as answers give them, most likely first
-        (:meth:`.TrackSuggester.items`: ``trilha``, ``name``, ``probability``...)."""
-        return self._track_suggester.items(suggestion)
+        return self._ranking(indices, scores, terms, weights, fields, self.track_suggester.suggest(terms, weights))
 
     @cached_property
-    def _track_suggester(self) -> TrackSuggester:
+    def track_suggester(self) -> TrackSuggester:
+        """The fitted track classifier, read as people read tracks: a
+        :class:`Ranking`'s ``tracks`` as answers give them (``items``)."""
         return TrackSuggester(self.tracks, self._columns.get("trilha", ()))
 
     def related(self, index: int, n_results: int = N_RESULTS, filters: Filters | None = None) -> dict:

@@ -69,6 +69,16 @@ def track_key(track) -> str:
     return SYNONYMS.get(key, key)
 
 
+def without_day_or_room(slug: str) -> str:
+    """``slug`` without the weekday or room the rules 3 and 4 drop, its
+    spelling kept: ``"trilha-stadium-quarta"`` -> ``"trilha-stadium"``,
+    ``"trilha-analise-de-negocios2"`` -> ``"trilha-analise-de-negocios"``."""
+    head, _, last = slug.rpartition("-")
+    if head and (last in WEEKDAYS or last == "2"):
+        return head
+    return _ROOM.sub("", slug)
+
+
 def spelling_key(track) -> str:
     """``track``'s key by the rules 1 to 4 alone, before the :data:`SYNONYMS`."""
     if track is None:

@@ -15,7 +15,7 @@ import numpy as np
 
 from .names import track_name
 from .steps.track_classifier import TrackClassifier
-from .track_groups import track_key
+from .track_groups import track_key, without_day_or_room
 
 #: How many tracks a suggestion has (``likely_tracks``, ``suggested_tracks``).
 N_TRACKS = 3
@@ -55,7 +55,7 @@ class TrackGroup(NamedTuple):
 
     @property
     def name(self) -> str:
-        return track_name(self.slugs[0]) if self.slugs else self.key
+        return track_name(without_day_or_room(self.slugs[0])) if self.slugs else self.key
 
     def json(self) -> dict:
         return {"trilha": self.slugs[0] if self.slugs else self.key, "name": self.name, "trilhas": self.slugs,
@@ -84,14 +84,15 @@ class TrackSuggester:
                 self.groups.append(TrackGroup(key, [slug for slug, _ in members], talks))
         self._positions = {group.key: position for position, group in enumerate(self.groups)}
         self._items = [group.json() for group in self.groups]
-        self._note = ("untrained" if classifier is None else "no-tracks" if not self.groups
-                      else "one-track" if len(self.groups) == 1 else None)
+        #: Why the model suggests nothing for any query (a key of NOTES), else None.
+        self.unavailable = ("untrained" if classifier is None else "no-tracks" if not self.groups
+                            else "one-track" if len(self.groups) == 1 else None)
 
     def suggest(self, terms: np.ndarray, weights: np.ndarray, n: int = N_TRACKS) -> TrackSuggestion:
         """The ``n`` most likely groups of the query whose TF-IDF vector is
         ``terms``/``weights`` (its non-zero columns and their values)."""
-        if self._note:
-            return TrackSuggestion([], [], self._note)
+        if self.unavailable:
+            return TrackSuggestion([], [], self.unavailable)
         if not len(terms):
             return TrackSuggestion([], [], "no-known-words")
         classes, probabilities = self.classifier.top(terms, weights, n)
