@@ -48,3 +48,20 @@ def track_name(slug: str) -> str:
 def thousands(number: int) -> str:
     """``2501`` -> ``"2.501"``, as written in Portuguese."""
     return f"{number:,}".replace(",", ".")
+
+
+#: What a suggested track can't tell (the ``tracks_note`` codes of answers, and
+#: why a review's own tracks were not compared), as the page and the report say it.
+TRACK_NOTES = {
+    "no-tracks": "As palestras anteriores não têm trilha: não há trilha a sugerir.",
+    "one-track": "As palestras anteriores têm uma trilha só: não há trilhas a distinguir.",
+    "no-known-words": "Nenhuma palavra do texto aparece nas palestras anteriores: não há trilha a sugerir.",
+    "single-talk": "A trilha mais provável tem uma palestra só nas edições anteriores: sugestão fraca.",
+    "untrained": "O modelo foi treinado antes das sugestões de trilha: treine-o de novo para tê-las.",
+    "pretalx-ids": "O pretalx deu as trilhas pelo número: salve as submissões com ?expand=track para compará-las.",
+}
+
+
+def percent(probability: float) -> str:
+    """``0.41`` -> ``"41%"``; below half a percent, ``"<1%"``."""
+    return "<1%" if probability < 0.005 else f"{probability:.0%}"

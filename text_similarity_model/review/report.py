@@ -2,9 +2,12 @@
 format told by the extension:
 
 - ``.json``: ``{"model_version", "summary", "submissions": [{"id", "row",
-  "title", "description", "fields", "related", "duplicates"}]}``;
+  "title", "description", "fields", "related", "duplicates",
+  "suggested_tracks", "tracks_note", "track_check"}]}``;
 - ``.csv``: one row per submission and related talk (a submission without
-  one: one row without a talk), the submission's ``duplicates`` as a column;
+  one: one row without a talk), the submission's ``duplicates``,
+  ``suggested_tracks`` and ``track_check`` (its status: ``differs`` when its
+  own track is not among the suggested ones) as columns;
 - ``.html``: one self-contained page in Portuguese (styles and script
   inline, nothing fetched: it opens offline), to read and filter
   (:mod:`.report_html`).
@@ -21,6 +24,7 @@ from pathlib import Path
 
 from ..errors import PalestrasError
 from ..files import atomic_writer, unwritable_file_problem
+from ..names import percent
 from .batch import CallReview
 from .report_html import write_html
 
@@ -64,7 +68,7 @@ def _write_json(review: CallReview, handle) -> None:
 
 # -- CSV ------------------------------------------------------------------------
 
-SUBMISSION_COLUMNS = ("submission_id", "submission_title", "duplicates", "rank")
+SUBMISSION_COLUMNS = ("submission_id", "submission_title", "duplicates", "suggested_tracks", "track_check", "rank")
 RELATED_COLUMNS = ("score", "same_talk", "terms")
 
 
@@ -89,7 +93,9 @@ def _write_csv(review: CallReview, handle) -> None:
     talk_columns = [*review.model.columns, "index"]
     writer.writerow(csv_columns(review))
     for result in review.results():
-        submission = [result["id"], result["title"], "; ".join(map(str, result["duplicates"]))]
+        submission = [result["id"], result["title"], "; ".join(map(str, result["duplicates"])),
+                      "; ".join(f"{track['name']} ({percent(track['probability'])})" for track in result["suggested_tracks"]),
+                      (result["track_check"] or {}).get("status", "")]
         rows = [submission + [""] * (1 + len(talk_columns) + len(RELATED_COLUMNS))] if not result["related"] else [
             submission + [rank] + [talk[column] for column in talk_columns] + [
                 f"{talk['score']:.4f}", "true" if talk["same_talk"] else "false",

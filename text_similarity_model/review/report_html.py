@@ -8,7 +8,7 @@ import base64
 import hashlib
 from html import escape
 
-from ..names import city_name, thousands, track_name
+from ..names import TRACK_NOTES, city_name, percent, thousands, track_name
 from .batch import CallReview
 
 # The page's look (api/static/palestras.css): its colours, light and dark, and system fonts.
@@ -42,7 +42,8 @@ border-radius:.375rem;padding:.35rem .5rem}
 .id{color:var(--suave);font-weight:400}
 .marca{display:inline-block;margin:0 .35rem .35rem 0;padding:.1rem .6rem;border:1px solid var(--destaque);
 border-radius:1rem;color:var(--destaque);font-size:.9rem;font-weight:600}
-.marca.duplicata{border-color:var(--alerta);color:var(--alerta);background:var(--alerta-fundo)}
+.marca.duplicata,.marca.trilha{border-color:var(--alerta);color:var(--alerta);background:var(--alerta-fundo)}
+.sugestao{margin:0 0 .5rem}
 .campos{color:var(--suave);margin:0 0 .5rem}
 .relacionadas{margin:.5rem 0 0;padding-left:1.5rem}
 .relacionadas li{margin:0 0 .75rem}
@@ -66,6 +67,7 @@ _SCRIPT = """
   var search = document.getElementById("filtro-texto");
   var given = document.getElementById("filtro-apresentadas");
   var duplicates = document.getElementById("filtro-duplicatas");
+  var tracks = document.getElementById("filtro-trilhas");
   var order = document.getElementById("ordem");
   var count = document.getElementById("contagem");
   function fold(text) {
@@ -78,7 +80,8 @@ _SCRIPT = """
       var text = fold(item.querySelector(".cabecalho").textContent);
       var visible = words.every(function (word) { return text.indexOf(word) >= 0; })
         && (!given.checked || item.dataset.apresentada === "1")
-        && (!duplicates.checked || item.dataset.duplicata === "1");
+        && (!duplicates.checked || item.dataset.duplicata === "1")
+        && (!tracks.checked || item.dataset.trilhaDiferente === "1");
       item.hidden = !visible;
       if (visible) shown += 1;
     });
@@ -93,7 +96,7 @@ _SCRIPT = """
     });
     sorted.forEach(function (item) { list.appendChild(item); });
   }
-  [search, given, duplicates].forEach(function (control) { control.addEventListener("input", update); });
+  [search, given, duplicates, tracks].forEach(function (control) { control.addEventListener("input", update); });
   order.addEventListener("change", sort);
   update();
 })();
@@ -131,8 +134,11 @@ def write_html(review: CallReview, handle) -> None:
 <li><strong id="total-apresentadas">{thousands(summary['already_given'])}</strong> já apresentadas</li>
 <li><strong id="total-grupos">{thousands(summary['duplicate_groups'])}</strong> grupos de duplicatas
 ({thousands(summary['in_duplicate_groups'])} submissões)</li>
+<li><strong id="total-trilhas">{thousands(summary['tracks_differ'])}</strong> com trilha sugerida diferente da
+escolhida</li>
 <li><strong>{thousands(sum(summary['skipped'].values()))}</strong> linhas ignoradas{_skipped(summary['skipped'])}</li>
 </ul>
+{_not_comparable(summary)}
 {_chart(review)}
 </section>
 <section aria-labelledby="titulo-submissoes">
@@ -141,6 +147,7 @@ def write_html(review: CallReview, handle) -> None:
 <label>Filtrar por título, id ou campo <input id="filtro-texto" type="search" autocomplete="off"></label>
 <label class="opcao"><input id="filtro-apresentadas" type="checkbox"> só já apresentadas</label>
 <label class="opcao"><input id="filtro-duplicatas" type="checkbox"> só com duplicatas</label>
+<label class="opcao"><input id="filtro-trilhas" type="checkbox"> trilha sugerida diferente da escolhida</label>
 <label>Ordem <select id="ordem">
 <option value="entrada">a do arquivo</option>
 <option value="maior">mais parecidas com palestras anteriores primeiro</option>
@@ -168,17 +175,39 @@ def _submission(position: int, result: dict, best: float) -> str:
     if result["duplicates"]:
         others = ", ".join(f"#{_html(identity)}" for identity in result["duplicates"])
         marks.append(f'<p class="marca duplicata">Duplicata de {others}</p>')
+    check = result["track_check"] or {}
+    differs = check.get("status") == "differs"
+    if check.get("message"):
+        marks.append(f'<p class="{"marca trilha" if differs else "suave"}">{_html(_sentence(check["message"]))}</p>')
     fields = " · ".join(f"{_html(name)}: {_html(value)}" for name, value in result["fields"].items() if value)
     description = (f"<details><summary>Descrição da submissão</summary><p>{_html(result['description'])}</p></details>"
                    if result["description"] else "")
     related = "".join(_related(talk) for talk in result["related"]) or "<li>Nenhuma palestra anterior em comum.</li>"
     return (f'<li class="submissao" data-ordem="{position}" data-melhor="{best:.4f}" '
-            f'data-apresentada="{int(bool(given))}" data-duplicata="{int(bool(result["duplicates"]))}">'
+            f'data-apresentada="{int(bool(given))}" data-duplicata="{int(bool(result["duplicates"]))}" '
+            f'data-trilha-diferente="{int(differs)}">'
             f'<article><div class="cabecalho"><h2><span class="id">#{_html(result["id"])}</span> '
             f'{_html(result["title"]) or "(sem título)"}</h2>'
-            f'{"".join(marks)}{f"<p class=campos>{fields}</p>" if fields else ""}</div>{description}'
+            f'{"".join(marks)}{f"<p class=campos>{fields}</p>" if fields else ""}</div>{_suggestion(result)}{description}'
             f'<h3 class="so-leitor">Palestras anteriores mais parecidas</h3><ol class="relacionadas">{related}</ol>'
             f'</article></li>\n')
+
+
+def _suggestion(result: dict) -> str:
+    """The suggested tracks in a line, and what the suggestion can't tell."""
+    tracks = " · ".join(f"{track['name']} ({percent(track['probability'])})" for track in result["suggested_tracks"])
+    note = TRACK_NOTES.get(result["tracks_note"] or "", "")
+    line = f"<strong>Trilha sugerida:</strong> {_html(tracks)}" if tracks else ""
+    return f'<p class="sugestao">{line}{" " if line and note else ""}{_html(note)}</p>' if line or note else ""
+
+
+def _not_comparable(summary: dict) -> str:
+    why = summary["tracks_not_comparable"]
+    return f'<p class="suave">Trilhas escolhidas não comparadas: {_html(TRACK_NOTES[why])}</p>' if why else ""
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def _related(talk: dict) -> str:
