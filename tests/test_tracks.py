@@ -270,3 +270,33 @@ def test_a_model_file_from_before_track_suggestions_still_serves(trained_model, 
 def test_the_classifier_travels_in_the_model_file(trained_model, sample_model_path):
     restored = Model.deserialize(sample_model_path)
     assert restored.predict(PYTHON_QUERY)["likely_tracks"] == trained_model.predict(PYTHON_QUERY)["likely_tracks"]
+
+
+# -- over HTTP ---------------------------------------------------------------------
+
+
+def test_post_predict_answers_the_model_s_likely_tracks(client, trained_model):
+    for body in ({"json": PYTHON_QUERY}, {"data": PYTHON_QUERY}):  # JSON and a form alike
+        answer = client.post("/predict", **body).get_json()
+        assert answer["likely_tracks"] == trained_model.predict(PYTHON_QUERY)["likely_tracks"]
+        assert answer["likely_tracks"][0]["name"] == "Python" and answer["tracks_note"] is None
+    related = client.get("/talks/0/related").get_json()
+    assert "likely_tracks" not in related  # a corpus talk's track is known
+
+
+def test_the_openapi_document_describes_likely_tracks_and_the_review_s_check(client):
+    schemas = client.get("/openapi.json").get_json()["components"]["schemas"]
+    assert set(schemas["LikelyTrack"]["required"]) == {"trilha", "name", "trilhas", "talks", "probability"}
+    assert schemas["Predictions"]["properties"]["likely_tracks"]["items"] == {"$ref": "#/components/schemas/LikelyTrack"}
+    assert {"suggested_tracks", "tracks_note", "track_check"} <= set(schemas["ReviewedSubmission"]["required"])
+    assert {"tracks_differ", "tracks_unknown", "tracks_not_comparable"} <= set(schemas["ReviewSummary"]["required"])
+
+
+def test_post_review_flags_a_submission_in_another_track(client):
+    body = [{"id": "py", "title": "Tipagem gradual em Python", "description": "type hints e mypy", "track": "Mobile"},
+            {"id": "ok", "title": "Tipagem gradual em Python", "description": "type hints e mypy", "track": "python"}]
+    answer = client.post("/review", json=body).get_json()
+    checks = {item["id"]: item["track_check"] for item in answer["submissions"]}
+    assert checks["py"]["status"] == "differs" and checks["py"]["message"] == "submetida em Mobile; parece Python"
+    assert checks["ok"]["status"] == "matches"
+    assert answer["summary"]["tracks_differ"] == 1

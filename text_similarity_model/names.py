@@ -63,5 +63,5 @@ TRACK_NOTES = {
 
 
 def percent(probability: float) -> str:
-    """``0.41`` -> ``"41%"``; below half a percent, ``"<1%"``."""
-    return "<1%" if probability < 0.005 else f"{probability:.0%}"
+    """``0.41`` -> ``"41%"``; ``"<1%"`` and ``">99%"`` where rounding would say 0 or 100."""
+    return "<1%" if probability < 0.005 else ">99%" if probability > 0.995 else f"{round(probability * 100)}%"
