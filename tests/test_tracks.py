@@ -4,6 +4,8 @@ a scikit-learn estimator, its C query path, and ``likely_tracks`` in
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -300,3 +302,63 @@ def test_post_review_flags_a_submission_in_another_track(client):
     assert checks["py"]["status"] == "differs" and checks["py"]["message"] == "submetida em Mobile; parece Python"
     assert checks["ok"]["status"] == "matches"
     assert answer["summary"]["tracks_differ"] == 1
+
+
+# -- evaluate --tracks -------------------------------------------------------------
+
+
+def _evaluate(capsys, *arguments) -> tuple[int, list[str], list[str]]:
+    from text_similarity_model.cli import main
+
+    code = main(["evaluate", *map(str, arguments)])
+    out, err = capsys.readouterr()
+    return code, out.splitlines(), err.splitlines()
+
+
+def test_leave_one_out_ranks_equal_a_classifier_refitted_without_each_talk(sample_talks):
+    """The held-out talk's label never reaches the classifier that suggests its track."""
+    from text_similarity_model.quality import track_evaluation
+    from text_similarity_model.steps.pipeline import build_pipeline
+
+    talks = sample_talks.iloc[::5].reset_index(drop=True)  # 41 talks, some tracks with one talk
+    evaluation = track_evaluation.leave_one_out(talks)
+    vectors = build_pipeline()[:-1].fit_transform(talks[["title", "description"]])
+    groups = talks["trilha"].map(track_key).to_numpy()
+    for row in range(len(talks)):
+        others = np.delete(np.arange(len(talks)), row)
+        refitted = TrackClassifier().fit(vectors[others], groups[others])
+        if groups[row] not in refitted.classes_:
+            assert not evaluation.answerable[row]
+            continue
+        cosines = refitted.decision_function(vectors[row])[0]
+        own = refitted.classes_.tolist().index(groups[row])
+        expected = int((cosines > cosines[own]).sum() + (cosines[:own] == cosines[own]).sum())
+        assert evaluation.ranks[row] == (expected if cosines[own] > 0 else -1)
+    assert 0 < evaluation.answerable.sum() < len(talks)
+
+
+def test_evaluate_tracks_reports_top_1_and_top_3_on_the_sample_corpus(capsys, sample_csv):
+    code, out, err = _evaluate(capsys, "--tracks", sample_csv, "--worst", "2")
+    assert code == 0, err
+    assert out[0].startswith("suggested tracks, leave-one-out over 204 talks")
+    row = next(line for line in out if line.startswith("| track classifier |"))
+    top1, top3 = (float(cell) for cell in row.split("|")[2:4])
+    baseline = next(line for line in out if line.startswith("| most frequent groups |"))
+    assert 0 < top1 <= top3 <= 1 and top3 > float(baseline.split("|")[3])
+    assert "per track group, worst top-3 first (2 of 18):" in out
+
+    code, out, err = _evaluate(capsys, sample_csv, "--tracks", "--split-year", "2019", "--json")
+    report = json.loads("\n".join(out))
+    assert code == 0 and report["protocol"] == "split-year 2019" and report["n_corpus"] == 149
+    assert report["overall"]["n_queries"] == 55 and 0 < report["overall"]["top3"] <= 1
+
+
+def test_evaluate_tracks_bad_input_is_one_line_exit_2(capsys, sample_csv, tmp_path):
+    untracked = tmp_path / "untracked.csv"
+    untracked.write_text("title,description,trilha\nPython,pandas,\nGo,goroutines,\n")
+    for arguments, message in [(["--tracks", untracked], "at least 2 talks with a 'trilha'"),
+                               (["--tracks", sample_csv, "--repeats"], "--tracks and --repeats"),
+                               (["--tracks", "3"], "evaluate needs the talks CSV"),
+                               (["--tracks", sample_csv, "--split-year", "2016"], "talks before 2016")]:
+        code, out, err = _evaluate(capsys, *arguments)
+        assert code == 2 and len(err) == 1 and message in err[0], (arguments, err)

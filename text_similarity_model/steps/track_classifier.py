@@ -231,7 +231,9 @@ def _leave_one_out(rows: sp.csr_matrix, positions: np.ndarray, sums: sp.csr_matr
     self_dot = np.asarray(rows.multiply(rows).sum(axis=1)).ravel()  # 1, or 0 for an empty row
     # |sum - row|^2 = |sum|^2 - 2 row.sum + |row|^2
     remaining = np.sqrt(np.maximum(norms[positions] ** 2 - 2 * own_dot + self_dot, 0.0))
+    # row . (sum - row); what is left of a row sharing no term with the others is rounding.
+    shared = own_dot - self_dot
+    shared[np.abs(shared) < 1e-12] = 0.0
     alone = remaining < 1e-9
-    cosines[np.arange(len(positions)), positions] = np.where(
-        alone, 0.0, (own_dot - self_dot) / np.where(alone, 1.0, remaining))
+    cosines[np.arange(len(positions)), positions] = np.where(alone, 0.0, shared / np.where(alone, 1.0, remaining))
     return cosines
