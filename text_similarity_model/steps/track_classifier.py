@@ -26,6 +26,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.preprocessing import normalize
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.extmath import row_norms
 from sklearn.utils.validation import check_is_fitted
 
 from .caching import DropsCachesWhenPickled
@@ -92,7 +93,7 @@ class TrackClassifier(DropsCachesWhenPickled, ClassifierMixin, BaseEstimator):
         rows, labels = _labelled(X, y)
         self._drop_caches()
         self.classes_, positions, self.class_counts_ = np.unique(labels, return_inverse=True, return_counts=True)
-        sums = _class_matrix(positions, len(self.classes_)) @ rows
+        sums = _class_sums(rows, positions, len(self.classes_))
         self.centroids_ = _normalized(sums).astype(np.float32)
         self.n_features_in_ = rows.shape[1]
         self.temperature_ = (float(self.temperature) if self.temperature != "auto"
@@ -167,8 +168,8 @@ class TrackClassifier(DropsCachesWhenPickled, ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         rows, labels = _labelled(X, y)
         positions = np.searchsorted(self.classes_, labels)
-        sums = _class_matrix(positions, len(self.classes_)) @ rows
-        return _leave_one_out(rows, positions, sums), positions
+        sums = _class_sums(rows, positions, len(self.classes_))
+        return _leave_one_out(_normalized(rows), positions, sums), positions
 
     def _fitted_temperature(self, rows: sp.csr_matrix, positions: np.ndarray, sums: sp.csr_matrix) -> float:
         # Rows whose class has another row (only those can be told apart
@@ -179,7 +180,7 @@ class TrackClassifier(DropsCachesWhenPickled, ClassifierMixin, BaseEstimator):
         if len(usable) > self.max_calibration_rows:
             usable = np.sort(check_random_state(self.random_state).choice(usable, self.max_calibration_rows,
                                                                           replace=False))
-        cosines = _leave_one_out(rows[usable], positions[usable], sums)
+        cosines = _leave_one_out(_normalized(rows[usable]), positions[usable], sums)
         own = cosines[np.arange(len(usable)), positions[usable]]
 
         def log_loss(log_temperature: float) -> float:
@@ -201,13 +202,14 @@ def softmax(scores: np.ndarray) -> np.ndarray:
 
 
 def _labelled(X, y) -> tuple[sp.csr_matrix, np.ndarray]:
-    """The L2-normalised rows of ``X`` that have a label, and their labels."""
+    """The rows of ``X`` that have a label (``X`` itself, not a copy, when all
+    have: a model's corpus may be millions of rows), and their labels."""
     rows = sp.csr_matrix(X, dtype=np.float64)
     labels = np.array(["" if label is None else str(label) for label in y], dtype=object)
     if len(labels) != rows.shape[0]:
         raise ValueError(f"y has {len(labels)} labels for {rows.shape[0]} rows")
     keep = labels != NO_LABEL
-    return _normalized(rows[keep]), labels[keep]
+    return (rows, labels) if keep.all() else (rows[keep], labels[keep])
 
 
 def _normalized(rows: sp.csr_matrix) -> sp.csr_matrix:
@@ -215,10 +217,12 @@ def _normalized(rows: sp.csr_matrix) -> sp.csr_matrix:
     return normalize(rows, norm="l2") if rows.shape[0] else sp.csr_matrix(rows)
 
 
-def _class_matrix(positions: np.ndarray, n_classes: int) -> sp.csr_matrix:
-    """(n_classes, n_rows): row c sums the rows of class c."""
-    return sp.csr_matrix((np.ones(len(positions)), (positions, np.arange(len(positions)))),
-                         shape=(n_classes, len(positions)))
+def _class_sums(rows: sp.csr_matrix, positions: np.ndarray, n_classes: int) -> sp.csr_matrix:
+    """(n_classes, n_features): row c sums the L2-normalised rows of class c
+    (each row weighted by its inverse norm: no normalised copy of ``rows``)."""
+    norms = row_norms(rows)
+    weights = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
+    return sp.csr_matrix((weights, (positions, np.arange(len(positions)))), shape=(n_classes, len(positions))) @ rows
 
 
 def _leave_one_out(rows: sp.csr_matrix, positions: np.ndarray, sums: sp.csr_matrix) -> np.ndarray:
