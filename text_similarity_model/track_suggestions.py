@@ -84,6 +84,7 @@ class TrackSuggester:
                 self.groups.append(TrackGroup(key, [slug for slug, _ in members], talks))
         self._positions = {group.key: position for position, group in enumerate(self.groups)}
         self._items = [group.json() for group in self.groups]
+        self._weak = ["single-talk" if group.talks == 1 else None for group in self.groups]
         #: Why the model suggests nothing for any query (a key of NOTES), else None.
         self.unavailable = ("untrained" if classifier is None else "no-tracks" if not self.groups
                             else "one-track" if len(self.groups) == 1 else None)
@@ -93,12 +94,10 @@ class TrackSuggester:
         ``terms``/``weights`` (its non-zero columns and their values)."""
         if self.unavailable:
             return TrackSuggestion([], [], self.unavailable)
-        if not len(terms):
-            return TrackSuggestion([], [], "no-known-words")
         classes, probabilities = self.classifier.top(terms, weights, n)
-        if not classes:
+        if not classes:  # no term in common with any track (or no known term at all)
             return TrackSuggestion([], [], "no-known-words")
-        return TrackSuggestion(classes, probabilities, "single-talk" if self.groups[classes[0]].talks == 1 else None)
+        return TrackSuggestion(classes, probabilities, self._weak[classes[0]])
 
     def items(self, suggestion: TrackSuggestion) -> list[dict]:
         """``[{"trilha": "trilha-cloud-computing", "name": "Cloud computing",

@@ -16,7 +16,7 @@ A query is scored in one call into the ranking's C kernel
 
 from __future__ import annotations
 
-from functools import cached_property
+from functools import cached_property, partial
 from numbers import Integral, Real
 
 import numpy as np
@@ -132,13 +132,7 @@ class TrackClassifier(DropsCachesWhenPickled, ClassifierMixin, BaseEstimator):
         classes sharing a term with the query are given: none when it shares
         none. One call into the ranking's C kernel when it was built
         (``_ranking.top_classes``), else :meth:`top_numpy`."""
-        if not len(self.classes_):
-            return [], []
-        index = self._index
-        if _top_classes is None or not index.fits_kernel:
-            return self.top_numpy(terms, weights, n)
-        return _top_classes(index.indptr, index.indices, index.data, index.n_documents, terms, weights,
-                            self.temperature_, n)
+        return self._top(terms, weights, self.temperature_, n)
 
     def top_numpy(self, terms: np.ndarray, weights: np.ndarray, n: int) -> tuple[list[int], list[float]]:
         """:meth:`top`'s answer, through :meth:`predict_proba`."""
@@ -150,12 +144,19 @@ class TrackClassifier(DropsCachesWhenPickled, ClassifierMixin, BaseEstimator):
         return order.tolist(), probabilities[order].tolist()
 
     @cached_property
-    def _index(self) -> RankingIndex:
-        """The centroids as the ranking kernel reads a corpus: term by term."""
+    def _top(self):
+        """``(terms, weights, temperature, n) -> (classes, probabilities)``:
+        the kernel's ``top_classes`` bound to the centroids as it reads them
+        (term by term), once; or the NumPy path."""
         check_is_fitted(self)
         by_term = sp.csr_matrix(self.centroids_.T, dtype=np.float64)
         by_term.sort_indices()
-        return RankingIndex.build(by_term, None, None, 0.0, 1)
+        index = RankingIndex.build(by_term, None, None, 0.0, 1)
+        if not len(self.classes_):
+            return lambda terms, weights, temperature, n: ([], [])
+        if _top_classes is None or not index.fits_kernel:
+            return lambda terms, weights, temperature, n: self.top_numpy(terms, weights, n)
+        return partial(_top_classes, index.indptr, index.indices, index.data, index.n_documents)
 
     # -- leave-one-out ----------------------------------------------------------
 
