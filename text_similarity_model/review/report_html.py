@@ -147,7 +147,7 @@ escolhida</li>
 <label>Filtrar por título, id ou campo <input id="filtro-texto" type="search" autocomplete="off"></label>
 <label class="opcao"><input id="filtro-apresentadas" type="checkbox"> só já apresentadas</label>
 <label class="opcao"><input id="filtro-duplicatas" type="checkbox"> só com duplicatas</label>
-<label class="opcao"><input id="filtro-trilhas" type="checkbox"> trilha sugerida diferente da escolhida</label>
+<label class="opcao"><input id="filtro-trilhas" type="checkbox"> só com trilha sugerida diferente da escolhida</label>
 <label>Ordem <select id="ordem">
 <option value="entrada">a do arquivo</option>
 <option value="maior">mais parecidas com palestras anteriores primeiro</option>
