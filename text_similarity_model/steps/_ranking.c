@@ -490,6 +490,17 @@ static PyObject *top_classes(PyObject *module, PyObject *args) {
     double norm = 0.0;
     for (Py_ssize_t q = 0; q < n_query; q++) norm += weights[q] * weights[q];
     norm = sqrt(norm);
+    /* The postings of a query's terms are a few dozen scattered runs, seldom in
+     * cache between requests: ask for all of them first, so their misses overlap. */
+    for (Py_ssize_t q = 0; q < n_query; q++)
+        if (terms[q] >= 0 && terms[q] < n_terms) __builtin_prefetch(indptr + terms[q]);
+    for (Py_ssize_t q = 0; q < n_query; q++) {
+        if (terms[q] < 0 || terms[q] >= n_terms) continue;
+        int32_t start = indptr[terms[q]];
+        if (start < 0 || start >= n_postings) continue;
+        __builtin_prefetch(indices + start);
+        __builtin_prefetch(data + start);
+    }
     for (Py_ssize_t q = 0; q < n_query && !error; q++) {
         int32_t term = terms[q];
         if (term < 0 || term >= n_terms) {
