@@ -10,6 +10,10 @@ Each classifier is scored by top-1 and top-3 accuracy over --folds folds
 about that year's talks whose group it knows; fit time on the whole corpus
 and the time of one query's top 3 (one talk's row, median of 2,000). About
 4 minutes on the real corpus, nearly all of it LogisticRegression's fits.
+
+Then what ``likely_tracks`` adds to ``Model.predict``: the CPU time of blocks
+of 100 predictions of a model with its suggestion and of the same model with
+the suggestion taken out, alternating in one process (medians per query).
 """
 
 from __future__ import annotations
@@ -25,11 +29,13 @@ from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.model_selection import KFold
 from sklearn.preprocessing import normalize
 
+from text_similarity_model import Model
 from text_similarity_model.corpus import clean_talks, read_talks_csv
 from text_similarity_model.settings import REAL_CSV
 from text_similarity_model.steps.pipeline import build_pipeline
 from text_similarity_model.steps.track_classifier import TrackClassifier
 from text_similarity_model.track_groups import track_key
+from text_similarity_model.track_suggestions import NO_SUGGESTION
 
 CLASSIFIERS = {
     "nearest centroid (TrackClassifier, the model's)": TrackClassifier,
@@ -58,6 +64,39 @@ def query_microseconds(classifier, rows) -> float:
             np.argsort(-probabilities)[:3]
         times.append(time.perf_counter() - started)
     return float(np.median(times) * 1e6)
+
+
+class NoSuggestion:
+    """A model's ``track_suggester`` that suggests nothing, at no cost."""
+
+    def suggest(self, terms, weights):
+        return NO_SUGGESTION
+
+    def items(self, suggestion):
+        return []
+
+
+def predict_cost(talks, n_queries: int = 1000, rounds: int = 5) -> tuple[float, float]:
+    """Median CPU µs per ``predict`` with the suggestion and without it."""
+    with_tracks, without = Model(), Model()
+    with_tracks.train(talks)
+    without.train(talks)
+    without.__dict__["track_suggester"] = NoSuggestion()
+    rows = np.random.default_rng(2019).choice(len(talks), min(n_queries, len(talks)), replace=False)
+    queries = [{"title": talks["title"].iloc[row], "description": talks["description"].iloc[row]} for row in rows]
+    models = [with_tracks, without]
+    for model in models:
+        for query in queries[:50]:
+            model.predict(query)
+    blocks: dict[int, list[float]] = {0: [], 1: []}
+    for round_ in range(rounds):
+        for start in range(0, len(queries), 100):
+            for which in ((0, 1) if (start // 100 + round_) % 2 else (1, 0)):
+                started = time.process_time()
+                for query in queries[start:start + 100]:
+                    models[which].predict(query)
+                blocks[which].append((time.process_time() - started) / len(queries[start:start + 100]))
+    return float(np.median(blocks[0]) * 1e6), float(np.median(blocks[1]) * 1e6)
 
 
 def main() -> int:
@@ -92,6 +131,9 @@ def main() -> int:
         fit = time.perf_counter() - started
         print(f"| {name} | {folds[0]:.3f} | {folds[1]:.3f} | {later[0]:.3f} | {later[1]:.3f} | {fit:.2f} s "
               f"| {query_microseconds(whole, rows):.0f} µs |")
+    with_tracks, without = predict_cost(corpus)
+    print(f"Model.predict, CPU per query (median of blocks, same process, alternating): {with_tracks:.1f} µs with "
+          f"likely_tracks, {without:.1f} µs without ({100 * (with_tracks / without - 1):+.1f}%)")
     return 0
 
 
