@@ -55,9 +55,31 @@ class PredictionSchema(TalkSchema):
                        "TF-IDF cosine to the query's reaches a threshold calibrated on the real corpus"})
 
 
+class LikelyTrackSchema(ResponseSchema):
+    trilha = fields.String(required=True, metadata={"description": "the group's most common track slug"})
+    name = fields.String(required=True, metadata={"description": "the group's name, as people read it"})
+    trilhas = fields.List(fields.String(), required=True, metadata={
+        "description": "the corpus' track slugs of the group (one topic across editions, days and rooms), "
+                       "to filter by it"})
+    talks = fields.Integer(required=True, metadata={"description": "the group's talks in the corpus"})
+    probability = fields.Float(required=True, metadata={"description": "in [0, 1], from the track classifier"})
+
+
+TRACKS_NOTE = ("why likely tracks are missing or weak, else null: no-tracks, one-track (the corpus has no or a "
+               "single track), no-known-words (no word of the text is in the corpus), single-talk (the most likely "
+               "track has one talk), untrained (the model predates track suggestions)")
+
+
+def _likely_tracks(description: str, required: bool) -> fields.List:
+    return fields.List(fields.Nested(LikelyTrackSchema), required=required, metadata={"description": description})
+
+
 class PredictionsSchema(ResponseSchema):
     predictions = fields.List(fields.Nested(PredictionSchema), required=True)
     version = fields.String(required=True, metadata={"description": "the model that answered"})
+    likely_tracks = _likely_tracks("POST /predict only: the query's 3 most likely track groups, most likely first",
+                                   required=False)
+    tracks_note = fields.String(allow_none=True, metadata={"description": f"POST /predict only: {TRACKS_NOTE}"})
 
 
 class FacetsSchema(ResponseSchema):
@@ -110,7 +132,23 @@ class ReviewSummarySchema(ResponseSchema):
     already_given = fields.Integer(required=True, metadata={"description": "submissions that are a past talk given again"})
     duplicate_groups = fields.Integer(required=True, metadata={"description": "groups of submissions that are the same talk"})
     in_duplicate_groups = fields.Integer(required=True)
+    tracks_differ = fields.Integer(required=True, metadata={
+        "description": "submissions whose own track is a past track but not among their suggested ones"})
+    tracks_unknown = fields.Integer(required=True, metadata={
+        "description": "submissions whose own track is like no past track (not flagged)"})
+    tracks_not_comparable = fields.String(required=True, allow_none=True, metadata={
+        "description": "why no own track was compared, else null: pretalx-ids (pretalx gave tracks as ids: save the "
+                       "submissions with ?expand=track), no-tracks, one-track, untrained (the model's)"})
     n_results = fields.Integer(required=True)
+
+
+class TrackCheckSchema(ResponseSchema):
+    track = fields.String(required=True, metadata={"description": "the submission's own track, as written"})
+    status = fields.String(required=True, metadata={
+        "description": "matches (among the suggested), differs (a past track, not among them: flagged), unknown "
+                       "(like no past track), no-suggestion (see tracks_note), not-comparable (see the summary)"})
+    message = fields.String(required=True, allow_none=True, metadata={
+        "description": "for differs and unknown, in Portuguese: submetida em Arquitetura; parece Cloud computing"})
 
 
 class ReviewedSubmissionSchema(ResponseSchema):
@@ -122,6 +160,11 @@ class ReviewedSubmissionSchema(ResponseSchema):
         "description": "the most related past talks, best first; same_talk marks a talk this submission is"})
     duplicates = fields.List(fields.Raw(), required=True, metadata={
         "description": "ids of the other submissions of this request that are the same talk"})
+    suggested_tracks = _likely_tracks("the submission's 3 most likely track groups, most likely first", required=True)
+    tracks_note = fields.String(required=True, allow_none=True, metadata={"description": TRACKS_NOTE})
+    track_check = fields.Nested(TrackCheckSchema, required=True, allow_none=True, metadata={
+        "description": "its own track (a track or trilha field, pretalx's track) against the suggested ones; "
+                       "null without one"})
     # Last: the name would hide marshmallow's `fields` from the lines below it.
     fields = fields.Dict(keys=fields.String(), values=fields.String(), required=True,
                          metadata={"description": "the submission's other fields, as text"})
@@ -237,8 +280,8 @@ def build_spec(max_body_bytes: int) -> dict:
     )
     plugin.converter.add_attribute_function(_whole_number)
     plugin.converter.add_attribute_function(_one_or_many)
-    for schema in (ErrorSchema, SharedTermSchema, TalkSchema, PredictionSchema, PredictionsSchema, FacetsSchema,
-                   VersionSchema, HealthSchema, StatsSchema, PredictRequestSchema, ReviewSchema):
+    for schema in (ErrorSchema, SharedTermSchema, TalkSchema, PredictionSchema, LikelyTrackSchema, PredictionsSchema,
+                   FacetsSchema, VersionSchema, HealthSchema, StatsSchema, PredictRequestSchema, ReviewSchema):
         # The document's names are the classes' without "Schema" (as apispec names them by default).
         spec.components.schema(schema.__name__.removesuffix("Schema"), schema=schema)
 
@@ -249,7 +292,7 @@ def build_spec(max_body_bytes: int) -> dict:
     bad_request = _response("a field is missing or invalid; the message names it")
 
     spec.path("/predict", operations={"post": {
-        "summary": "The talks most related to a title and description",
+        "summary": "The talks most related to a title and description, and its likely tracks",
         "requestBody": {"required": True, "content": {
             "application/json": {"schema": body},
             "application/x-www-form-urlencoded": {"schema": body},
@@ -278,8 +321,9 @@ def build_spec(max_body_bytes: int) -> dict:
     review_n_results = plugin.converter.field2property(ReviewQuerySchema().fields["n_results"])
     spec.path("/review", operations={"post": {
         "summary": "Review a batch of submissions of a call for papers",
-        "description": (f"Each submission's most related past talks (same_talk: it is one of them, given again) and the "
-                        f"other submissions of the batch that are the same talk. Up to {MAX_SUBMISSIONS} submissions as a "
+        "description": (f"Each submission's most related past talks (same_talk: it is one of them, given again), the "
+                        f"other submissions of the batch that are the same talk, and its suggested tracks, checked against "
+                        f"its own track. Up to {MAX_SUBMISSIONS} submissions as a "
                         "JSON list, or as CSV (Content-Type: text/csv) with a header line naming title and description; "
                         "the request log keeps no submission text."),
         "parameters": [{"name": "n_results", "in": "query", "required": False, "schema": {"anyOf": review_n_results["anyOf"]},

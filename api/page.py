@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, render_template
 
-from text_similarity_model.names import city_name, thousands, track_name
+from text_similarity_model.names import TRACK_NOTES, city_name, thousands, track_name
 
 from .review import MAX_SUBMISSIONS
 from .schemas import MAX_RESULTS, MAX_TEXT_LENGTH
@@ -42,7 +42,7 @@ def index():
         years=facets["ano"],
         cities=cities,
         tracks=tracks,
-        names={"cidade": dict(cities), "trilha": dict(tracks)},
+        names={"cidade": dict(cities), "trilha": dict(tracks), "notas": TRACK_NOTES},
     )
 
 
@@ -57,7 +57,7 @@ def review():
         max_results=MAX_RESULTS,
         max_submissions=MAX_SUBMISSIONS,
         names={"cidade": {slug: city_name(slug) for slug in facets["cidade"]},
-               "trilha": {slug: track_name(slug) for slug in facets["trilha"]}},
+               "trilha": {slug: track_name(slug) for slug in facets["trilha"]}, "notas": TRACK_NOTES},
     )
 
 

@@ -123,6 +123,22 @@ def test_a_search_shows_cards_in_score_order_with_reasons(page, server):
     assert page.errors == []
 
 
+def test_a_search_shows_its_likely_tracks_in_one_line(page, server):
+    search(page, title="Tipagem gradual em Python", description="type hints, mypy e pandas no Python 3")
+    cards(page)
+    body = {"title": "Tipagem gradual em Python", "description": "type hints, mypy e pandas no Python 3"}
+    expected = requests.post(server.url + "/predict", json=body, timeout=10).json()["likely_tracks"]
+    line = page.locator("#trilhas-provaveis")
+    assert line.is_visible()
+    assert line.text_content().startswith("Trilhas prováveis: Python (")
+    assert line.text_content().count(" · ") == len(expected) - 1 == 2
+    # A related talk's track is known: no line there.
+    page.locator("#lista > li").first.get_by_role("button", name="Palestras relacionadas").click()
+    page.get_by_role("heading", name=re.compile("^Relacionadas a")).wait_for()
+    assert line.is_hidden()
+    assert page.errors == []
+
+
 def test_a_filter_keeps_only_matching_talks(page, server):
     page.get_by_label("2018").check()
     page.get_by_label("São Paulo").check()
@@ -358,6 +374,34 @@ def test_reviewing_a_call_shows_the_marks_first_and_downloads_the_csv(page, serv
     assert {line[0] for line in lines[1:]} == {"A1", "B1", "B2", "C1"}
     assert {line[1] for line in lines[1:] if line[0] == "C1"} == {"'=Jogos <img src=x onerror=\"window.pwned=6\">"}  # not a formula
     assert page.locator("#tabela img").count() == 0 and page.evaluate("window.pwned") is None
+    assert page.errors == []
+
+
+def test_the_review_page_shows_the_suggested_tracks_and_filters_the_other_track_ones(page, server):
+    import csv
+    import io
+
+    rows = [{"id": "P1", "title": "Tipagem gradual em Python", "description": "type hints e mypy", "track": "Mobile"},
+            {"id": "P2", "title": "Tipagem gradual em Python", "description": "type hints e mypy", "track": "Python"},
+            {"id": "P3", "title": "Tipagem em Python", "description": "type hints", "track": "Jardinagem"}]
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=["id", "title", "description", "track"])
+    writer.writeheader()
+    writer.writerows(rows)
+    page.goto(server.url + "/revisar")
+    page.locator("#arquivo").set_input_files(
+        files=[{"name": "trilhas.csv", "mimeType": "text/csv", "buffer": text.getvalue().encode()}])
+    page.get_by_role("button", name="Revisar").click()
+    review_rows(page)
+    assert "1 com trilha sugerida diferente da escolhida" in page.locator("#situacao").text_content()
+    suggestions = page.locator("#tabela tbody td.sugestao").all_text_contents()
+    assert all(text.startswith("Python (") for text in suggestions)
+    assert "Submetida em Jardinagem: nenhuma trilha" in suggestions[2]  # Jardinagem: like no past track, said, not flagged
+    page.get_by_label("Só as de trilha sugerida diferente da escolhida").check()
+    shown = [row for row in review_rows(page) if row["visible"]]
+    assert [row["id"] for row in shown] == ["P1"]
+    assert "Submetida em Mobile; parece Python" in shown[0]["marks"]
+    screenshot(page, "8-revisao-trilhas")
     assert page.errors == []
 
 

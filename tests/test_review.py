@@ -365,6 +365,81 @@ def test_the_html_report_is_self_contained_and_shows_submitted_markup_as_text(ca
     assert "grupos de duplicatas" in text and "<svg" in text
 
 
+# -- suggested tracks --------------------------------------------------------------
+
+TRACKED = [
+    {"id": "py", "title": "Tipagem gradual em Python", "description": "type hints, mypy e pandas no Python 3",
+     "track": "Segurança"},
+    {"id": "sec", "title": "Segurança de APIs", "description": "OAuth, JWT, OWASP e ataques comuns a APIs web",
+     "track": "SEGURANÇA"},
+    {"id": "k8s", "title": "Kubernetes em produção", "description": "deploy de containers com Helm e CI/CD",
+     "track": "trilha-devops"},
+    {"id": "garden", "title": "Tipagem em Python", "description": "type hints no dia a dia", "track": "Jardinagem"},
+    {"id": "free", "title": "Testes de carga", "description": "k6 e Locust", "track": ""},
+]
+
+
+def test_a_submission_whose_track_is_not_among_the_suggested_ones_is_flagged(trained_model):
+    result = review(TRACKED, trained_model).json()
+    submissions = {item["id"]: item for item in result["submissions"]}
+    python = submissions["py"]
+    assert [track["name"] for track in python["suggested_tracks"]][0] == "Python"
+    assert len(python["suggested_tracks"]) == 3 and python["tracks_note"] is None
+    assert python["track_check"] == {"track": "Segurança", "status": "differs",
+                                     "message": "submetida em Segurança; parece Python"}
+    # Compared by meaning: case and accents, and the corpus' trilha- prefix, don't matter.
+    assert submissions["sec"]["track_check"]["status"] == "matches"
+    assert submissions["k8s"]["track_check"]["status"] == "matches"
+    # A track like no past one is said as such, not flagged; no track, nothing to check.
+    assert submissions["garden"]["track_check"]["status"] == "unknown"
+    assert "nenhuma trilha" in submissions["garden"]["track_check"]["message"]
+    assert submissions["free"]["track_check"] is None and submissions["free"]["suggested_tracks"]
+    assert result["summary"]["tracks_differ"] == 1 and result["summary"]["tracks_unknown"] == 1
+    assert result["summary"]["tracks_not_comparable"] is None
+
+
+def _pretalx_with_tracks(tmp_path: Path, tracks: list) -> Path:
+    document = json.loads(PRETALX.read_text())
+    for entry, track in zip(document["results"], tracks):
+        entry["track"] = track
+    path = tmp_path / "pretalx.json"
+    path.write_text(json.dumps(document))
+    return path
+
+
+def test_pretalx_tracks_as_bare_ids_are_reported_not_comparable_once(capsys, tmp_path, sample_model_path):
+    path = _pretalx_with_tracks(tmp_path, [3, 7, 3, 9, 3, 3])  # as the API gives them without ?expand=track
+    code, out, err = _review(capsys, path, sample_model_path, "-o", tmp_path / "r.json")
+    assert code == 0, err
+    assert [line for line in out if "not compared" in line] == [
+        "own tracks not compared: pretalx gave each track as its id: save the submissions with ?expand=track to "
+        "compare them"]
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["summary"]["tracks_not_comparable"] == "pretalx-ids" and report["summary"]["tracks_differ"] == 0
+    assert {item["track_check"]["status"] for item in report["submissions"]} == {"not-comparable"}
+    assert all(item["suggested_tracks"] for item in report["submissions"])  # suggested all the same
+
+
+def test_pretalx_tracks_asked_with_expand_are_compared(capsys, tmp_path, sample_model_path):
+    expanded = {"id": 3, "name": {"en": "Security", "pt-br": "Segurança"}, "color": "#000000"}
+    path = _pretalx_with_tracks(tmp_path, [expanded] * 6)
+    code, out, _ = _review(capsys, path, sample_model_path, "-o", tmp_path / "r.json")
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["submissions"][0]["track_check"]["track"] == "Segurança"
+    assert {item["track_check"]["status"] for item in report["submissions"]} <= {"matches", "differs"}
+    assert report["summary"]["tracks_not_comparable"] is None
+    assert any(line.startswith("own track not among the 3 suggested: ") for line in out)
+
+
+def test_the_csv_report_has_the_suggestion_and_the_check(capsys, tmp_path, sample_model_path):
+    path = _write_csv(tmp_path / "cfp.csv", TRACKED)
+    assert _review(capsys, path, sample_model_path, "-o", tmp_path / "r.csv", "-n", "1")[0] == 0
+    with (tmp_path / "r.csv").open(newline="", encoding="utf-8") as handle:
+        rows = {row["submission_id"]: row for row in csv.DictReader(handle)}
+    assert rows["py"]["suggested_tracks"].startswith("Python (") and rows["py"]["track_check"] == "differs"
+    assert rows["free"]["track_check"] == ""
+
+
 # -- bad input -------------------------------------------------------------------
 
 
@@ -472,3 +547,27 @@ def test_the_html_report_filters_and_sorts_in_chromium_offline(capsys, call_csv,
 def _title_of(path: Path, identity: str) -> str:
     with path.open(newline="", encoding="utf-8") as handle:
         return next(row["title"] for row in csv.DictReader(handle) if row["id"] == identity)
+
+
+@pytest.mark.browser
+def test_the_html_report_shows_the_suggestion_and_filters_by_it_in_chromium(capsys, tmp_path, sample_model_path):
+    from tests.support.browser import chromium
+
+    path = _write_csv(tmp_path / "cfp.csv", TRACKED)
+    report = tmp_path / "r.html"
+    assert _review(capsys, path, sample_model_path, "-o", report)[0] == 0
+    with chromium() as browser:
+        page = browser.new_page()
+        errors = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(report.as_uri())
+        assert page.text_content("#total-trilhas") == "1"
+        assert page.locator(".sugestao").first.text_content().startswith("Trilha sugerida: Python (")
+        page.check("#filtro-trilhas")
+        assert page.text_content("#contagem") == "1 de 5 submissões"
+        visible = page.locator(".submissao:visible")
+        assert visible.locator(".cabecalho h2").all_text_contents() == ["#py Tipagem gradual em Python"]
+        assert visible.locator(".marca.trilha").text_content() == "Submetida em Segurança; parece Python"
+        page.uncheck("#filtro-trilhas")
+        assert page.text_content("#contagem") == "5 de 5 submissões"
+        assert errors == []

@@ -22,6 +22,8 @@ from .jsonable import jsonable
 from .steps.pipeline import DEFAULT_PARAMS, build_pipeline, configuration_name
 from .steps.same_talk import FieldVector, RepeatDetector
 from .steps.text import as_documents
+from .steps.track_classifier import TrackClassifier
+from .track_suggestions import NO_SUGGESTION, TrackSuggester, TrackSuggestion, fit_track_classifier
 
 #: ``{"ano": [2018], "cidade": ["saopaulo"]}``: per column, the values to keep.
 Filters = Mapping[str, Iterable]
@@ -57,6 +59,8 @@ class Ranking(NamedTuple):
     same_talks: list[bool]
     #: The query's title and description vectors (:meth:`.RepeatDetector.query_vectors`).
     fields: tuple[FieldVector, FieldVector]
+    #: The query's most likely tracks (``Model.track_suggester``); none for a corpus talk's ranking.
+    tracks: TrackSuggestion = NO_SUGGESTION
 
 
 class _Steps(NamedTuple):
@@ -81,6 +85,8 @@ class Model(DropsCachesWhenPickled):
         self.pipeline = None
         #: The fitted :class:`.RepeatDetector`: which predictions are the query's own talk, given again.
         self.repeats: RepeatDetector | None = None
+        #: The fitted :class:`.TrackClassifier`: the tracks a query seems to belong to.
+        self.tracks: TrackClassifier | None = None
         self.metadata: dict = {}
         self._columns: dict[str, np.ndarray] = {}
 
@@ -98,6 +104,9 @@ class Model(DropsCachesWhenPickled):
         pipeline.fit(corpus[["title", "description"]])
         pipeline.set_params(lemmas__progress=False)
         repeats = _fit_repeat_detector(pipeline, corpus)
+        # Over the corpus' TF-IDF rows, as the cosine step keeps them.
+        tracks = fit_track_classifier(pipeline.named_steps["cosine"].corpus_,
+                                      corpus["trilha"] if "trilha" in corpus else [""] * len(corpus))
 
         if data_sha256 is None:
             data_sha256 = hashlib.sha256(talks.to_csv(index=False).encode("utf-8")).hexdigest()
@@ -107,6 +116,7 @@ class Model(DropsCachesWhenPickled):
 
         self.pipeline = pipeline
         self.repeats = repeats
+        self.tracks = tracks
         self._drop_caches()
         self._columns = {column: corpus[column].to_numpy() for column in corpus.columns}
         self.version = self.version or f"{trained_at:%Y%m%dT%H%M%SZ}-{data_sha256[:8]}"
@@ -140,13 +150,20 @@ class Model(DropsCachesWhenPickled):
         similarity in (0, 1]), ``index`` (its row in the corpus) and
         ``terms`` (why it matched: see :meth:`_answer`), by decreasing
         score. Talks with score 0 share nothing with the query and are left out.
+        Also ``likely_tracks``, the query's most likely track groups
+        (:meth:`.TrackSuggester.items`), and ``tracks_note``: why they are empty or weak
+        (a key of :data:`.track_suggestions.NOTES`), else None.
 
         ``filters`` (e.g. ``{"ano": [2018], "cidade": ["saopaulo"]}``) keeps
         only the talks whose value of each named column is one of those given,
         before the best ``n_results`` are taken; an empty list or ``None``
         doesn't filter that column, a value no talk has matches nothing.
         """
-        return self._answer(self.rank(query, n_results, filters))
+        ranking = self.rank(query, n_results, filters)
+        answer = self._answer(ranking)
+        answer["likely_tracks"] = self.track_suggester.items(ranking.tracks)
+        answer["tracks_note"] = ranking.tracks.note
+        return answer
 
     def rank(self, query: Mapping[str, str], n_results: int = N_RESULTS, filters: Filters | None = None) -> Ranking:
         """:meth:`predict`'s talks as numbers, before they are made answers
@@ -166,7 +183,13 @@ class Model(DropsCachesWhenPickled):
             tfidf.weights_one(lemmas.field_document(title_lemmas)),
             tfidf.weights_one(lemmas.field_document(description_lemmas)),
         ) if len(terms) else ({}, {})
-        return self._ranking(indices, scores, terms, weights, fields)
+        return self._ranking(indices, scores, terms, weights, fields, self.track_suggester.suggest(terms, weights))
+
+    @cached_property
+    def track_suggester(self) -> TrackSuggester:
+        """The fitted track classifier, read as people read tracks: a
+        :class:`Ranking`'s ``tracks`` as answers give them (``items``)."""
+        return TrackSuggester(self.tracks, self._columns.get("trilha", ()))
 
     def related(self, index: int, n_results: int = N_RESULTS, filters: Filters | None = None) -> dict:
         """The talks most related to corpus talk ``index``, itself excluded;
@@ -223,14 +246,14 @@ class Model(DropsCachesWhenPickled):
         return talk
 
     def _ranking(self, indices: np.ndarray, scores: np.ndarray, terms: np.ndarray, weights: np.ndarray,
-                 fields: tuple[FieldVector, FieldVector]) -> Ranking:
+                 fields: tuple[FieldVector, FieldVector], tracks: TrackSuggestion = NO_SUGGESTION) -> Ranking:
         """The :class:`Ranking` of talks ``indices``/``scores`` for the query
         ``terms``/``weights``, whose title and description are ``fields``
         (:meth:`.RepeatDetector.query_vectors`): why each matched
         (:meth:`CosineSimilaritiesEstimator.explain <.similarity.CosineSimilaritiesEstimator.explain>`)
         and whether it is the query's own talk, given again (:mod:`.repeats`)."""
         return Ranking(indices, scores, self._steps.cosine.explain(terms, weights, indices, N_TERMS),
-                       self.repeats.same_talks(*fields, indices), fields)
+                       self.repeats.same_talks(*fields, indices), fields, tracks)
 
     def _answer(self, ranking: Ranking) -> dict:
         return {"predictions": self.predictions(ranking), "version": self.version}
@@ -328,6 +351,7 @@ class Model(DropsCachesWhenPickled):
             ) from error
         if not isinstance(model, cls):
             raise ModelFileError(f"{path}: holds a {type(model).__name__}, not a palestras Model")
+        model.__dict__.setdefault("tracks", None)  # trained before tracks were suggested: no suggestion
         if getattr(model, "repeats", None) is None:
             raise IncompatibleModelError(
                 f"{path}: was trained before re-given talks were detected (no same_talk); retrain it (make train)"

@@ -1,4 +1,4 @@
-// What both pages (palestras.js, revisar.js) use: numbers as written in
+// What both pages (palestras.js, revisar.js) use: numbers and probabilities as written in
 // Portuguese, elements whose text only ever goes in through textContent, and
 // API calls whose failures become one sentence for the person.
 "use strict";
@@ -6,6 +6,9 @@
 window.palestras = (() => {
   const decimal = (value, digits = 2) =>
     value.toLocaleString("pt-BR", { minimumFractionDigits: digits, maximumFractionDigits: digits });
+  // A probability as names.percent writes it: "41%", "<1%", ">99%".
+  const percent = (probability) =>
+    probability < 0.005 ? "<1%" : probability > 0.995 ? ">99%" : `${Math.round(probability * 100)}%`;
 
   function element(tag, attributes = {}, text = null) {
     const node = document.createElement(tag);
@@ -35,5 +38,5 @@ window.palestras = (() => {
     return body;
   }
 
-  return { decimal, element, callApi };
+  return { decimal, element, callApi, percent };
 })();

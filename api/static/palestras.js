@@ -12,13 +12,14 @@
   const heading = document.getElementById("titulo-resultados");
   const situation = document.getElementById("situacao");
   const list = document.getElementById("lista");
+  const likelyTracks = document.getElementById("trilhas-provaveis");
   const names = JSON.parse(document.getElementById("nomes").textContent);
 
   // What the person went through: the search, then each talk whose related
   // talks they opened. The last one is on screen; the others are the trail.
   const views = [];
 
-  const { decimal, element, callApi } = window.palestras; // static/comum.js
+  const { decimal, element, callApi, percent } = window.palestras; // static/comum.js
 
   function showError(message) {
     errorBox.textContent = message;
@@ -91,6 +92,8 @@
           ? "Nenhuma palestra com os filtros escolhidos tem termos em comum com a busca. Tente tirar um filtro."
           : "Nenhuma palestra tem termos em comum com a busca. Tente outras palavras.",
         predictions: answer.predictions,
+        likelyTracks: answer.likely_tracks,
+        tracksNote: answer.tracks_note,
       });
       showView();
     });
@@ -133,6 +136,17 @@
     situation.textContent =
       count === 0 ? view.empty : count === 1 ? "1 palestra encontrada." : `${count} palestras encontradas.`;
     list.replaceChildren(...view.predictions.map(card));
+    drawLikelyTracks(view);
+  }
+
+  // The search's likely tracks in one line (a related talk's track is known: none then).
+  function drawLikelyTracks(view) {
+    const tracks = (view.likelyTracks || []).map((track) => `${track.name} (${percent(track.probability)})`);
+    const note = view.tracksNote ? names.notas[view.tracksNote] || "" : "";
+    likelyTracks.replaceChildren();
+    if (tracks.length) likelyTracks.append(element("strong", {}, "Trilhas prováveis: "), tracks.join(" · "));
+    if (note) likelyTracks.append(tracks.length ? " " : "", note);
+    likelyTracks.hidden = !tracks.length && !note;
   }
 
   function drawTrail() {

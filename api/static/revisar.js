@@ -1,6 +1,7 @@
 // "Revisar submissões": sends a CSV of a call's submissions to POST /review
 // and draws one row per submission, the already-given and duplicate marks
-// first; "Baixar CSV" saves what is on screen. Submitted text only ever goes
+// first, each with its suggested tracks (flagged when its own track is not
+// among them); "Baixar CSV" saves what is on screen. Submitted text only ever goes
 // into the page through textContent, never as markup.
 "use strict";
 
@@ -14,12 +15,13 @@
   const table = document.getElementById("tabela");
   const rows = table.querySelector("tbody");
   const onlyMarked = document.getElementById("so-marcadas");
+  const onlyOtherTrack = document.getElementById("so-trilha-diferente");
   const download = document.getElementById("baixar");
   const names = JSON.parse(document.getElementById("nomes").textContent);
 
   let answer = null; // the last review, for the download
 
-  const { decimal, element, callApi } = window.palestras; // static/comum.js
+  const { decimal, element, callApi, percent } = window.palestras; // static/comum.js
   const plural = (count, one, many) => `${count.toLocaleString("pt-BR")} ${count === 1 ? one : many}`;
 
   function edition(talk) {
@@ -80,6 +82,10 @@
 
   const alreadyGiven = (submission) => submission.related.filter((talk) => talk.same_talk);
   const isMarked = (submission) => alreadyGiven(submission).length > 0 || submission.duplicates.length > 0;
+  const trackDiffers = (submission) => (submission.track_check || {}).status === "differs";
+  const suggestedTracks = (submission, separator) =>
+    submission.suggested_tracks.map((track) => `${track.name} (${percent(track.probability)})`).join(separator);
+  const capitalized = (text) => text.charAt(0).toUpperCase() + text.slice(1);
 
   function draw() {
     const summary = answer.summary;
@@ -88,6 +94,9 @@
       `${plural(summary.submissions, "submissão revisada", "submissões revisadas")}`,
       `${plural(summary.already_given, "já apresentada", "já apresentadas")}`,
       `${plural(summary.duplicate_groups, "grupo de duplicadas", "grupos de duplicadas")}`,
+      summary.tracks_not_comparable
+        ? `trilhas escolhidas não comparadas: ${names.notas[summary.tracks_not_comparable] || ""}`
+        : `${summary.tracks_differ.toLocaleString("pt-BR")} com trilha sugerida diferente da escolhida`,
       skipped ? `${plural(skipped, "linha ignorada", "linhas ignoradas")} (sem título nem descrição)` : "",
     ].filter(Boolean).join(" · ") + ".";
     // The marked ones first, then in the file's order.
@@ -99,7 +108,10 @@
   }
 
   function row(submission) {
-    const line = element("tr", { "data-marcada": isMarked(submission) ? "sim" : "nao" });
+    const line = element("tr", {
+      "data-marcada": isMarked(submission) ? "sim" : "nao",
+      "data-trilha-diferente": trackDiffers(submission) ? "sim" : "nao",
+    });
     line.append(element("td", {}, String(submission.id)));
     const text = element("td");
     text.append(element("strong", {}, submission.title || "(sem título)"));
@@ -113,6 +125,9 @@
       marks.append(element("span", { class: "marca duplicada" },
         `Duplicada: ${submission.duplicates.map(String).join(", ")}`));
     }
+    if (trackDiffers(submission)) {
+      marks.append(element("span", { class: "marca trilha-diferente" }, capitalized(submission.track_check.message)));
+    }
     line.append(marks);
 
     const related = element("td");
@@ -123,16 +138,26 @@
     }
     related.append(list);
     line.append(related);
+
+    // The suggested tracks, and what they can't tell or what the own track is like.
+    const tracks = element("td", { class: "sugestao" }, suggestedTracks(submission, " · "));
+    const check = submission.track_check;
+    const aside = [submission.tracks_note && names.notas[submission.tracks_note],
+      check && check.status === "unknown" && capitalized(check.message)].filter(Boolean);
+    for (const text of aside) tracks.append(element("span", { class: "dica" }, ` ${text}`));
+    line.append(tracks);
     return line;
   }
 
   function filter() {
     for (const line of rows.children) {
-      line.hidden = onlyMarked.checked && line.dataset.marcada !== "sim";
+      line.hidden = (onlyMarked.checked && line.dataset.marcada !== "sim")
+        || (onlyOtherTrack.checked && line.dataset.trilhaDiferente !== "sim");
     }
   }
 
   onlyMarked.addEventListener("change", filter);
+  onlyOtherTrack.addEventListener("change", filter);
 
   // -- the download: the command line's CSV, one row per submission and related talk
 
@@ -145,11 +170,12 @@
   }
 
   function csv() {
-    const header = ["submission_id", "submission_title", "duplicates", "rank", "title", "description", "trilha",
-      "ano", "cidade", "trilha_url", "index", "score", "same_talk", "terms"];
+    const header = ["submission_id", "submission_title", "duplicates", "suggested_tracks", "track_check", "rank",
+      "title", "description", "trilha", "ano", "cidade", "trilha_url", "index", "score", "same_talk", "terms"];
     const lines = [header];
     for (const submission of answer.submissions) {
-      const head = [submission.id, submission.title, submission.duplicates.join("; ")];
+      const head = [submission.id, submission.title, submission.duplicates.join("; "), suggestedTracks(submission, "; "),
+        (submission.track_check || {}).status || ""];
       if (!submission.related.length) lines.push([...head, "", "", "", "", "", "", "", "", "", "", ""]);
       submission.related.forEach((talk, position) => {
         lines.push([...head, position + 1, talk.title, talk.description, talk.trilha, talk.ano, talk.cidade,

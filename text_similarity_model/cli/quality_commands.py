@@ -14,9 +14,11 @@ def add_commands(commands) -> None:
         "evaluate",
         help="measure the related talks (P@k, MRR, nDCG@k by track) of the baseline and default configurations",
         description="Each talk's title and description is a query; a talk in the answer is relevant when it has "
-        "the query's trilha. Leave-one-out by default: every talk against all the others.",
+        "the query's trilha. Leave-one-out by default: every talk against all the others. With --tracks, the "
+        "suggested tracks instead: top-1 and top-3 accuracy of the track classifier, its queries' labels held out.",
     )
-    options.add_data(evaluate, options.LABELLED_DATA_HELP)
+    # Optional here only so that --tracks DATA.csv reads as it is written (see _read_tracks_option).
+    options.add_data(evaluate, options.LABELLED_DATA_HELP, nargs="?")
     options.add_k(evaluate)
     protocol = evaluate.add_mutually_exclusive_group()
     protocol.add_argument("--split-year", type=int, metavar="Y",
@@ -24,7 +26,11 @@ def add_commands(commands) -> None:
     protocol.add_argument("--repeats", action="store_true",
                           help="measure same_talk instead: precision and recall of the re-given talks found, every "
                                "talk against all the others, labels from shared normalised titles and descriptions")
-    evaluate.add_argument("--tracks", type=int, metavar="N", help="show only the N worst tracks (default all)")
+    evaluate.add_argument("--tracks", nargs="?", const=True, metavar="DATA.csv",
+                          help="measure the suggested tracks instead: top-1 and top-3 accuracy of the track classifier, "
+                               "leave-one-out (or --split-year Y), the held-out talks' labels never reaching it")
+    evaluate.add_argument("--worst", type=int, metavar="N",
+                          help="show only the N worst tracks (default all); --tracks N, its former name, still works")
     options.add_json(evaluate)
     evaluate.set_defaults(command=evaluate_command)
 
@@ -53,17 +59,45 @@ def evaluate_command(arguments) -> int:
     from ..quality.evaluation import evaluate_configurations, repeat_detection, report_json, report_lines
 
     options.check_k(arguments.k)
-    if arguments.tracks is not None:
-        options.check_positive("--tracks", arguments.tracks)
+    _read_tracks_option(arguments)
+    if arguments.worst is not None:
+        options.check_positive("--worst", arguments.worst)
+    if arguments.tracks and arguments.repeats:
+        raise PalestrasError("--tracks and --repeats measure different things; pass one of them")
     talks, _ = read_talks_csv(arguments.data)
+    if arguments.tracks:
+        from ..quality import track_evaluation
+
+        evaluation = (track_evaluation.leave_one_out(talks) if arguments.split_year is None
+                      else track_evaluation.split_year(talks, arguments.split_year))
+        _print(arguments, evaluation.json, lambda: evaluation.lines(f" of {arguments.data}", arguments.worst))
+        return 0
     if arguments.repeats:
         evaluation = repeat_detection(talks)
         _print(arguments, evaluation.json, lambda: evaluation.lines(f" of {arguments.data}"))
         return 0
     evaluations = evaluate_configurations(talks, k=arguments.k, split_year_at=arguments.split_year)
     _print(arguments, lambda: report_json(evaluations),
-           lambda: report_lines(evaluations, f" of {arguments.data}", arguments.tracks))
+           lambda: report_lines(evaluations, f" of {arguments.data}", arguments.worst))
     return 0
+
+
+def _read_tracks_option(arguments) -> None:
+    """``--tracks`` as written: ``--tracks DATA.csv`` (the option took the
+    file), ``DATA.csv --tracks``, or the former ``--tracks N`` (the N worst
+    tracks, now ``--worst N``)."""
+    value = arguments.tracks
+    if isinstance(value, str):
+        if value.isdigit():
+            arguments.tracks = None
+            arguments.worst = int(value) if arguments.worst is None else arguments.worst
+        elif arguments.data is None:
+            arguments.data, arguments.tracks = value, True
+        else:
+            raise PalestrasError(f"--tracks takes no value, got {value!r} besides {arguments.data!r}; "
+                                 "write evaluate --tracks DATA.csv")
+    if arguments.data is None:
+        raise PalestrasError("evaluate needs the talks CSV: text_similarity_model evaluate DATA.csv")
 
 
 def tune_command(arguments) -> int:

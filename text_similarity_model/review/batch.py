@@ -3,8 +3,9 @@ and against the other submissions of the same call.
 
 For each submission, its most related past talks as :meth:`.Model.predict`
 gives them (``terms``, ``same_talk``: the submission *is* that talk, given
-again), and its ``duplicates``: the other submissions of the batch that are
-the same talk (:mod:`.duplicates`). :func:`review` returns a
+again), its ``duplicates``: the other submissions of the batch that are
+the same talk (:mod:`.duplicates`), and its ``suggested_tracks``, checked
+against its own track (:mod:`.tracks`). :func:`review` returns a
 :class:`CallReview`, whose :meth:`CallReview.json` is JSON-able as it is.
 Memory grows with the number of submissions, never with its square.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
@@ -21,7 +23,9 @@ from scipy.sparse.csgraph import connected_components
 from ..contract import N_RELATED, check_n_results
 from ..model import N_TERMS, Model, Ranking
 from .duplicates import BLOCK_CELLS, same_talk_pairs
+from ..track_suggestions import N_TRACKS, TrackSuggestion
 from .submissions import Submissions, submissions_from_records
+from .tracks import DIFFERS, UNKNOWN, WHY_NOT_COMPARABLE, not_comparable, own_track, track_check
 
 #: Submissions ranked between two progress updates; also the unit in which
 #: their field vectors are gathered into sparse matrices.
@@ -45,6 +49,11 @@ class CallReview:
     shares: np.ndarray
     #: Symmetric (n_submissions, n_submissions) CSR: which submissions are the same talk.
     duplicates: sp.csr_matrix
+    #: (n_submissions, N_TRACKS): the suggested tracks (the classifier's classes, -1: none) and their
+    #: probabilities; and per submission, why its suggestion is empty or weak (``tracks_note``).
+    track_classes: np.ndarray
+    track_probabilities: np.ndarray
+    track_notes: list
 
     @property
     def model_version(self) -> str:
@@ -60,6 +69,9 @@ class CallReview:
             "already_given": int(self.same_talks.any(axis=1).sum()),
             "duplicate_groups": int(in_groups.sum()),
             "in_duplicate_groups": int(in_groups[labels].sum()),
+            "tracks_differ": sum(check is not None and check["status"] == DIFFERS for check in self._track_checks),
+            "tracks_unknown": sum(check is not None and check["status"] == UNKNOWN for check in self._track_checks),
+            "tracks_not_comparable": self.tracks_not_comparable,
             "n_results": self.n_results,
         }
 
@@ -69,7 +81,28 @@ class CallReview:
                 f"(model {self.model_version})",
                 f"already given (a related talk is the same talk): {summary['already_given']}",
                 f"duplicates within the batch: {summary['duplicate_groups']} groups, "
-                f"{summary['in_duplicate_groups']} submissions"]
+                f"{summary['in_duplicate_groups']} submissions",
+                f"own track not among the {N_TRACKS} suggested: {summary['tracks_differ']}"
+                + (f" (own track like no past track: {summary['tracks_unknown']})" if summary["tracks_unknown"] else "")
+                if not self.tracks_not_comparable else
+                f"own tracks not compared: {WHY_NOT_COMPARABLE[self.tracks_not_comparable]}"]
+
+    @cached_property
+    def tracks_not_comparable(self) -> str | None:
+        """Why no submission's own track can be compared (a key of
+        :data:`.tracks.WHY_NOT_COMPARABLE`), None when they can."""
+        return not_comparable(self.submissions.items, self.submissions.format, self.model.track_suggester)
+
+    @cached_property
+    def _track_checks(self) -> list[dict | None]:
+        suggester, why_not = self.model.track_suggester, self.tracks_not_comparable
+        return [track_check(own_track(submission), self._suggestion(position), suggester, why_not)
+                for position, submission in enumerate(self.submissions.items)]
+
+    def _suggestion(self, position: int) -> TrackSuggestion:
+        found = self.track_classes[position] >= 0
+        return TrackSuggestion(self.track_classes[position][found].tolist(),
+                               self.track_probabilities[position][found].tolist(), self.track_notes[position])
 
     def best_scores(self) -> np.ndarray:
         """Each submission's best similarity to a past talk (0: none), shape (n_submissions,)."""
@@ -79,13 +112,21 @@ class CallReview:
         """Each submission's result, built when asked for (a report of
         100,000 submissions is written one at a time): ``id``, ``row``,
         ``title``, ``description``, ``fields``, ``related`` (predictions as
-        :meth:`.Model.predict` gives them), ``duplicates`` (ids)."""
+        :meth:`.Model.predict` gives them), ``duplicates`` (ids),
+        ``suggested_tracks`` and ``tracks_note`` (as ``likely_tracks`` and
+        ``tracks_note`` of :meth:`.Model.predict`), ``track_check`` (its own
+        track against them, :func:`.tracks.track_check`)."""
         items = self.submissions.items
         indptr, indices = self.duplicates.indptr, self.duplicates.indices
+        suggester = self.model.track_suggester
         for position, submission in enumerate(items):
             result = submission.json()
             result["related"] = self.model.predictions(self._ranking(position))
             result["duplicates"] = [items[other].id for other in indices[indptr[position]:indptr[position + 1]].tolist()]
+            suggestion = self._suggestion(position)
+            result["suggested_tracks"] = suggester.items(suggestion)
+            result["tracks_note"] = suggestion.note
+            result["track_check"] = self._track_checks[position]
             yield result
 
     def json(self) -> dict:
@@ -115,6 +156,9 @@ def review(submissions: Submissions | Iterable[Mapping], model: Model, n_results
     same_talks = np.zeros((count, n_results), dtype=bool)
     terms = np.full((count, n_results, N_TERMS), -1, dtype=np.int32)
     shares = np.zeros((count, n_results, N_TERMS))
+    track_classes = np.full((count, N_TRACKS), -1, dtype=np.int32)
+    track_probabilities = np.zeros((count, N_TRACKS))
+    track_notes = [None] * count
     title_chunks, description_chunks = [], []
     bar = _progress_bar(count, progress)
     for start in range(0, count, chunk_size):
@@ -126,6 +170,10 @@ def review(submissions: Submissions | Iterable[Mapping], model: Model, n_results
             related[position, :found] = ranking.indices
             scores[position, :found] = ranking.scores
             same_talks[position, :found] = ranking.same_talks
+            suggested = len(ranking.tracks.classes)
+            track_classes[position, :suggested] = ranking.tracks.classes
+            track_probabilities[position, :suggested] = ranking.tracks.probabilities
+            track_notes[position] = ranking.tracks.note
             for rank, shared in enumerate(ranking.explanations):
                 for slot, (term, share) in enumerate(shared):
                     terms[position, rank, slot] = term
@@ -142,7 +190,8 @@ def review(submissions: Submissions | Iterable[Mapping], model: Model, n_results
     descriptions = (sp.vstack(description_chunks, format="csr") if description_chunks
                     else sp.csr_matrix((0, 0), dtype=np.float32))
     duplicates = same_talk_pairs(titles, descriptions, model.repeats, block_cells)
-    return CallReview(model, submissions, n_results, related, scores, same_talks, terms, shares, duplicates)
+    return CallReview(model, submissions, n_results, related, scores, same_talks, terms, shares, duplicates,
+                      track_classes, track_probabilities, track_notes)
 
 
 def _field_matrix(vectors: list[dict[int, float]], n_terms: int) -> sp.csr_matrix:

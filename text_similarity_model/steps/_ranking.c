@@ -1,4 +1,5 @@
-/* The service's hot loop in C: one query against the inverted index.
+/* The service's hot loop in C: one query against the inverted index
+ * (``rank``), and against the track classifier's centroids (``top_classes``).
  *
  * ``rank`` does in one call what its NumPy twin does in a few dozen NumPy
  * calls (ranking.py: ``rank_numpy``, ``query_scores``, ``blend``, ``best``),
@@ -445,8 +446,119 @@ done:
     return PyLong_FromSsize_t(written);
 }
 
+PyDoc_STRVAR(top_classes_doc,
+"top_classes(indptr, indices, data, n_classes, terms, weights, temperature, n) -> (classes, probabilities)\n\n"
+"The track classifier's query path (track_classifier.py, TrackClassifier.top): the\n"
+"cosines of one query (terms int32, weights float64, L2-normalised here) to the class\n"
+"centroids, given term by term as indptr/indices/data (CSR, int32/int32/float64);\n"
+"their softmax at ``temperature`` over all n_classes; the ``n`` best classes with a\n"
+"cosine > 0 (cosine descending, then class ascending) and their probabilities, as lists.");
+
+static PyObject *top_classes(PyObject *module, PyObject *args) {
+    enum { C_INDPTR, C_INDICES, C_DATA, C_TERMS, C_WEIGHTS, C_VIEWS };
+    PyObject *objects[C_VIEWS];
+    Py_ssize_t n_classes, n;
+    double temperature;
+    if (!PyArg_ParseTuple(args, "OOOnOOdn:top_classes", &objects[C_INDPTR], &objects[C_INDICES], &objects[C_DATA],
+                          &n_classes, &objects[C_TERMS], &objects[C_WEIGHTS], &temperature, &n))
+        return NULL;
+    Py_buffer v[C_VIEWS];
+    memset(v, 0, sizeof v);
+    if (get_array(objects[C_INDPTR], &v[C_INDPTR], "indptr", 4, "il", 0, 0) < 0 ||
+        get_array(objects[C_INDICES], &v[C_INDICES], "indices", 4, "il", 0, 0) < 0 ||
+        get_array(objects[C_DATA], &v[C_DATA], "data", 8, "d", 0, 0) < 0 ||
+        get_array(objects[C_TERMS], &v[C_TERMS], "terms", 4, "il", 0, 0) < 0 ||
+        get_array(objects[C_WEIGHTS], &v[C_WEIGHTS], "weights", 8, "d", 0, 0) < 0) {
+        release(v, C_VIEWS);
+        return NULL;
+    }
+    const int32_t *indptr = v[C_INDPTR].buf, *indices = v[C_INDICES].buf, *terms = v[C_TERMS].buf;
+    const double *data = v[C_DATA].buf, *weights = v[C_WEIGHTS].buf;
+    Py_ssize_t n_terms = v[C_INDPTR].len / 4 - 1, n_postings = v[C_DATA].len / 8, n_query = v[C_TERMS].len / 4;
+    if (n_terms < 0 || v[C_INDICES].len / 4 != n_postings || v[C_WEIGHTS].len / 8 != n_query || n_classes < 0 ||
+        n_classes > INT32_MAX || n < 0 || indptr[0] != 0 || indptr[n_terms] != n_postings) {
+        PyErr_SetString(PyExc_ValueError, "top_classes: arrays of inconsistent sizes");
+        release(v, C_VIEWS);
+        return NULL;
+    }
+    double *cosines = calloc((size_t)(n_classes > 0 ? n_classes : 1), sizeof(double));
+    if (!cosines) {
+        release(v, C_VIEWS);
+        return PyErr_NoMemory();
+    }
+    const char *error = NULL;
+    double norm = 0.0;
+    for (Py_ssize_t q = 0; q < n_query; q++) norm += weights[q] * weights[q];
+    norm = sqrt(norm);
+    /* The postings of a query's terms are a few dozen scattered runs, seldom in
+     * cache between requests: ask for all of them first, so their misses overlap. */
+    for (Py_ssize_t q = 0; q < n_query; q++)
+        if (terms[q] >= 0 && terms[q] < n_terms) __builtin_prefetch(indptr + terms[q]);
+    for (Py_ssize_t q = 0; q < n_query; q++) {
+        if (terms[q] < 0 || terms[q] >= n_terms) continue;
+        int32_t start = indptr[terms[q]];
+        if (start < 0 || start >= n_postings) continue;
+        __builtin_prefetch(indices + start);
+        __builtin_prefetch(data + start);
+    }
+    for (Py_ssize_t q = 0; q < n_query && !error; q++) {
+        int32_t term = terms[q];
+        if (term < 0 || term >= n_terms) {
+            error = "top_classes: a query term is outside the vocabulary";
+            break;
+        }
+        double weight = norm > 0 ? weights[q] / norm : weights[q];
+        int32_t start = indptr[term], end = indptr[term + 1];
+        if (start < 0 || end < start || end > n_postings) {
+            error = "top_classes: the index is corrupt";
+            break;
+        }
+        for (int32_t p = start; p < end; p++) {
+            int32_t class = indices[p];
+            if (class < 0 || class >= n_classes) {
+                error = "top_classes: the index is corrupt";
+                break;
+            }
+            cosines[class] += data[p] * weight;
+        }
+    }
+    PyObject *classes = NULL, *probabilities = NULL, *result = NULL;
+    if (error) goto finish;
+    /* The softmax's denominator over every class, shifted by the largest cosine. */
+    double largest = 0.0, total = 0.0;
+    for (Py_ssize_t c = 0; c < n_classes; c++) largest = cosines[c] > largest ? cosines[c] : largest;
+    for (Py_ssize_t c = 0; c < n_classes; c++) total += exp(temperature * (cosines[c] - largest));
+    classes = PyList_New(0);
+    probabilities = PyList_New(0);
+    if (!classes || !probabilities) goto finish;
+    /* The n best, one pass each (n is a handful); a chosen class is marked by a cosine of -1. */
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_ssize_t best = -1;
+        for (Py_ssize_t c = 0; c < n_classes; c++)
+            if (cosines[c] > 0.0 && (best < 0 || cosines[c] > cosines[best])) best = c;
+        if (best < 0) break;
+        PyObject *class = PyLong_FromSsize_t(best);
+        PyObject *probability = PyFloat_FromDouble(exp(temperature * (cosines[best] - largest)) / total);
+        int failed = !class || !probability || PyList_Append(classes, class) < 0 ||
+                     PyList_Append(probabilities, probability) < 0;
+        Py_XDECREF(class);
+        Py_XDECREF(probability);
+        if (failed) goto finish;
+        cosines[best] = -1.0;
+    }
+    result = PyTuple_Pack(2, classes, probabilities);
+finish:
+    Py_XDECREF(classes);
+    Py_XDECREF(probabilities);
+    free(cosines);
+    release(v, C_VIEWS);
+    if (error) PyErr_SetString(PyExc_ValueError, error);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"rank", rank, METH_VARARGS, rank_doc},
+    {"top_classes", top_classes, METH_VARARGS, top_classes_doc},
     {NULL, NULL, 0, NULL},
 };
 

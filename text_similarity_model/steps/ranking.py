@@ -138,6 +138,11 @@ def ranking_backend() -> str:
     return "numpy" if RANKER is rank_numpy else "compiled"
 
 
+def compiled_kernel():
+    """The compiled kernel's module (``_ranking``), None when it was not built."""
+    return _ranking
+
+
 def ranker_for(index: RankingIndex) -> Ranker:
     """:data:`RANKER`, unless ``index`` is too large for the kernel: NumPy then."""
     return RANKER if index.fits_kernel else rank_numpy
