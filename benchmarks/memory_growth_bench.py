@@ -33,7 +33,7 @@ from pathlib import Path
 
 import requests
 
-from text_similarity_model.paths import REAL_CSV, REPO_ROOT
+from text_similarity_model.settings import REAL_CSV, REPO_ROOT
 
 sys.path.insert(0, str(REPO_ROOT))
 from benchmarks.worker_usage import model_file, status_mb, workers_of  # noqa: E402

@@ -58,7 +58,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from text_similarity_model.paths import REAL_CSV, REPO_ROOT
+from text_similarity_model.settings import REAL_CSV, REPO_ROOT
 
 sys.path.insert(0, str(REPO_ROOT))
 from benchmarks.worker_usage import cpu_seconds, model_file, reset_peak_rss, status_mb, workers_of  # noqa: E402

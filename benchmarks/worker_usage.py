@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from text_similarity_model.paths import REPO_ROOT
+from text_similarity_model.settings import REPO_ROOT
 
 sys.path.insert(0, str(REPO_ROOT))
 from tests.support.servers import alive  # noqa: E402
