@@ -1,8 +1,16 @@
 """Hostile and broken input: always a clear 4xx or a 200, never a 500."""
 
+import json
+import select
+import socket
+import time
+from urllib.parse import urlsplit
+
 import pytest
+import requests
 
 from api.schemas import MAX_TEXT_LENGTH
+from tests.support.servers import running_gunicorn
 
 QUERY = {"title": "Kubernetes em produção", "description": "containers, deploy e observabilidade"}
 
@@ -71,3 +79,73 @@ def test_an_unexpected_error_is_json_without_a_traceback(app):
     assert "segredo" not in response.get_data(as_text=True)
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert not app.debug
+
+
+# -- through gunicorn: what a worker does with it ------------------------------------------------
+
+BODY_SECONDS = 1  # REQUEST_BODY_SECONDS of the server below
+
+
+@pytest.fixture(scope="module")
+def server(sample_model_path, tmp_path_factory):
+    with running_gunicorn(sample_model_path, tmp_path_factory.mktemp("gunicorn"), workers=1,
+                          extra_env={"REQUEST_BODY_SECONDS": str(BODY_SECONDS)}) as server:
+        yield server
+
+
+DEEP = 30_000
+NESTED = "[" * DEEP + "]" * DEEP
+
+
+@pytest.mark.gunicorn
+@pytest.mark.parametrize("path, body, says", [
+    ("/predict", NESTED, "body nests lists or objects too deep to read"),
+    ("/predict", '{"title": ' + NESTED + ', "description": ""}', "body nests lists or objects too deep to read"),
+])
+def test_json_nested_deep_is_400_with_a_message(server, path, body, says):
+    response = requests.post(server.url + path, data=body.encode(), headers={"Content-Type": "application/json"},
+                             timeout=60)
+    assert response.status_code == 400, response.text[:300]
+    assert says in response.json()["message"]
+    assert "Traceback" not in server.log()
+
+
+def answer_to_a_trickled_body(url: str, path: str, content_type: str, first: bytes) -> bytes:
+    """Headers announcing 60,000 bytes (under every body limit), then ``first``, then a space every 0.1 s
+    until the server answers (or 60 s pass: a server that never answers fails)."""
+    address = urlsplit(url)
+    head = (f"POST {path} HTTP/1.1\r\nHost: {address.netloc}\r\nContent-Type: {content_type}\r\n"
+            "Content-Length: 60000\r\n\r\n").encode()
+    with socket.create_connection((address.hostname, address.port), timeout=30) as connection:
+        connection.sendall(head + first)
+        give_up = time.monotonic() + 60
+        while not select.select([connection], [], [], 0.1)[0]:
+            if time.monotonic() > give_up:
+                return b""
+            connection.sendall(b" ")
+        answer = b""
+        while b"\r\n\r\n" not in answer or len(answer.partition(b"\r\n\r\n")[2]) < _length(answer):
+            chunk = connection.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    return answer
+
+
+def _length(answer: bytes) -> int:
+    head = answer.partition(b"\r\n\r\n")[0].decode("latin-1").lower()
+    return int(head.split("content-length:", 1)[1].split("\r\n", 1)[0]) if "content-length:" in head else 0
+
+
+@pytest.mark.gunicorn
+@pytest.mark.parametrize("path, content_type, first", [
+    ("/predict", "application/json", b'{"title": "Flask",'),
+    ("/predict", "application/x-www-form-urlencoded", b"title=Flask&description="),
+])
+def test_a_body_trickled_after_the_headers_gets_408_and_frees_the_worker(server, path, content_type, first):
+    answer = answer_to_a_trickled_body(server.url, path, content_type, first)
+    assert answer.startswith(b"HTTP/1.1 408 "), answer[:300]
+    message = json.loads(answer.partition(b"\r\n\r\n")[2])["message"]
+    assert message.startswith(f"request body not received within {BODY_SECONDS:g} s")
+    assert requests.get(server.url + "/health", timeout=10).status_code == 200
+
