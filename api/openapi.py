@@ -16,7 +16,7 @@ from text_similarity_model.contract import TEXT_COLUMNS
 from text_similarity_model.model import FILTER_COLUMNS
 
 from .errors import kilobytes
-from .review import MAX_REVIEW_BODY_BYTES, MAX_SUBMISSIONS, ReviewQuerySchema
+from .review import MAX_REVIEW_BODY_BYTES, MAX_REVIEW_TEXT, MAX_SUBMISSIONS, ReviewQuerySchema
 from .schemas import MAX_TEXT_LENGTH, NOT_BLANK, OneOrMany, PredictRequestSchema, RelatedQuerySchema, WholeNumber
 
 
@@ -140,7 +140,9 @@ def _review_body(max_submissions: int) -> dict:
             for name, limit in (("title", "title"), ("description", "description"), ("abstract", "description"))}
     submission = {"type": "object", "additionalProperties": True, "properties": {
         "id": {"anyOf": [{"type": "string"}, {"type": "integer"}], "nullable": True},
-        "code": {"type": "string", "nullable": True}, **text}}
+        "code": {"type": "string", "nullable": True}, **text},
+        # A submission has its text in one of them at least (one with none is refused, naming it).
+        "anyOf": [{"required": [name]} for name in text]}
     submissions = {"type": "array", "minItems": 1, "maxItems": max_submissions, "items": submission}
     pretalx = {"type": "object", "required": ["results"], "properties": {"results": submissions},
                "description": "a saved page of pretalx's /api/events/<event>/submissions/"}
@@ -255,6 +257,7 @@ def build_spec(max_body_bytes: int) -> dict:
             "application/x-www-form-urlencoded": {"schema": body},
         }},
         "responses": {"200": _response("related talks, best first", "Predictions"), "400": bad_request,
+                      "408": _response("the body took too long to arrive"),
                       "413": _response(f"body over {kilobytes(max_body_bytes)}"), "415": _response("body neither JSON nor a form")},
     }})
     index = {"name": "index", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0}}
@@ -280,17 +283,20 @@ def build_spec(max_body_bytes: int) -> dict:
         "summary": "Review a batch of submissions of a call for papers",
         "description": (f"Each submission's most related past talks (same_talk: it is one of them, given again) and the "
                         f"other submissions of the batch that are the same talk. Up to {MAX_SUBMISSIONS} submissions as a "
-                        "JSON list, or as CSV (Content-Type: text/csv) with a header line naming title and description; "
-                        "the request log keeps no submission text."),
+                        "JSON list, or as CSV (Content-Type: text/csv) with a header line naming title and description "
+                        f"(more: 400), with at most {MAX_REVIEW_TEXT:,} characters of text (titles, abstracts and "
+                        "descriptions together; more: 413); the request log keeps no submission text."),
         "parameters": [{"name": "n_results", "in": "query", "required": False, "schema": {"anyOf": review_n_results["anyOf"]},
                         "description": review_n_results.get("description", "")}],
         # A CSV body (text/csv, as the page sends a file) is taken too: not described here, as no
         # JSON Schema states "a header line naming title and description" that a generator could follow.
         "requestBody": {"required": True, "content": {"application/json": {"schema": _review_body(MAX_SUBMISSIONS)}}},
         "responses": {"200": _response("each submission with its related past talks and duplicates", "Review"),
-                      "400": _response("a submission is invalid, or the CSV has no title/description column; the message says which"),
-                      "413": _response(f"over {MAX_SUBMISSIONS} submissions or a body over {kilobytes(MAX_REVIEW_BODY_BYTES)}: "
-                                       "the command line reviews any number"),
+                      "400": _response(f"a submission is invalid, more than {MAX_SUBMISSIONS} submissions, or the CSV has "
+                                       "no title/description column; the message says which"),
+                      "408": _response("the body took too long to arrive"),
+                      "413": _response(f"a body over {kilobytes(MAX_REVIEW_BODY_BYTES)}, or over {MAX_REVIEW_TEXT:,} "
+                                       "characters of text: the command line reviews any number"),
                       "415": _response("body neither JSON nor CSV")},
     }})
     for path, schema, summary in (("/facets", "Facets", "The values the filters can take, from the corpus"),

@@ -97,12 +97,22 @@ DEEP = 30_000
 NESTED = "[" * DEEP + "]" * DEEP
 
 
+def speakers_nested(depth: int) -> str:
+    return '{"results": [{"title": "Flask", "description": "APIs", "speakers": ' + "[" * depth + "]" * depth + "}]}"
+
+
 @pytest.mark.gunicorn
 @pytest.mark.parametrize("path, body, says", [
     ("/predict", NESTED, "body nests lists or objects too deep to read"),
     ("/predict", '{"title": ' + NESTED + ', "description": ""}', "body nests lists or objects too deep to read"),
+    ("/review", NESTED, "body: submission 1 nests lists or objects too deep to read"),
+    ("/review", speakers_nested(DEEP), "body: submission 1 nests lists or objects too deep to read"),
+    # Shallow enough for the JSON decoder, too deep for a list of speakers.
+    ("/review", speakers_nested(500), "submission 1: speakers nests deeper than 4 levels"),
+    ("/review", '[{"title": "Flask", "description": "APIs", "votos": ' + "1" * 5000 + "}]",
+     "body: submission 1 has a number of over 4,300 digits"),
 ])
-def test_json_nested_deep_is_400_with_a_message(server, path, body, says):
+def test_json_nested_deep_or_numbers_too_long_are_400_with_a_message(server, path, body, says):
     response = requests.post(server.url + path, data=body.encode(), headers={"Content-Type": "application/json"},
                              timeout=60)
     assert response.status_code == 400, response.text[:300]
@@ -141,6 +151,8 @@ def _length(answer: bytes) -> int:
 @pytest.mark.parametrize("path, content_type, first", [
     ("/predict", "application/json", b'{"title": "Flask",'),
     ("/predict", "application/x-www-form-urlencoded", b"title=Flask&description="),
+    ("/review", "application/json", b'[{"title": "Flask", "description": "APIs"},'),
+    ("/review", "text/csv", b"title,description\nFlask,APIs\n"),
 ])
 def test_a_body_trickled_after_the_headers_gets_408_and_frees_the_worker(server, path, content_type, first):
     answer = answer_to_a_trickled_body(server.url, path, content_type, first)
