@@ -24,8 +24,13 @@ workers = int(settings.WORKERS.get())
 # worker stopped the service. The app's code never yields, so a worker still
 # runs one request at a time, as with sync, and spaCy is never used from two
 # threads at once (gthread's risk). Measured in README.md, "Slow clients".
-worker_class = "gevent"
+# It is gunicorn's gevent worker, answering what gunicorn refuses itself (a
+# request line or headers too long, a malformed request) as JSON, as the API does.
+worker_class = "api.worker.JsonErrorsGeventWorker"
 timeout = 30
+# gunicorn's maximum (the default is 4,094): the longest query string the
+# OpenAPI document allows fits (api/schemas.py, MAX_REQUEST_LINE).
+limit_request_line = 8190
 graceful_timeout = 30
 pidfile = settings.PIDFILE.get()
 accesslog = "-"

@@ -17,7 +17,8 @@ from text_similarity_model.model import FILTER_COLUMNS
 
 from .errors import kilobytes
 from .review import MAX_REVIEW_BODY_BYTES, MAX_REVIEW_TEXT, MAX_SUBMISSIONS, ReviewQuerySchema
-from .schemas import MAX_TEXT_LENGTH, NOT_BLANK, OneOrMany, PredictRequestSchema, RelatedQuerySchema, WholeNumber
+from .schemas import (MAX_DIGITS, MAX_REQUEST_LINE, MAX_TEXT_LENGTH, NOT_BLANK, OneOrMany, PredictRequestSchema,
+                      RelatedQuerySchema, WholeNumber)
 
 
 class ResponseSchema(Schema):
@@ -157,7 +158,7 @@ def _whole_number(converter, field, ret: dict, **kwargs) -> dict:
         low, high = ret.pop("minimum", None), ret.pop("maximum", None)
         integer = {"type": "integer", **({"minimum": low} if low is not None else {}),
                    **({"maximum": high} if high is not None else {})}
-        digits = {"type": "string", "pattern": digits_pattern(low or 0, high)}
+        digits = {"type": "string", "pattern": digits_pattern(low or 0, high), "maxLength": MAX_DIGITS}
         return {"anyOf": [integer, digits]}
     return {}
 
@@ -221,10 +222,10 @@ def _response(description: str, schema: str = "Error") -> dict:
     return {"description": description, "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}}
 
 
-# gunicorn answers it (HTML) before the app sees the request: JSON Schema counts
-# characters, the request line's limit (limit_request_line) counts bytes.
-REQUEST_LINE_TOO_LONG = {"description": "query string over gunicorn's 4,094-byte request line; send fewer or shorter filters",
-                         "content": {"text/html": {"schema": {"type": "string"}}}}
+# gunicorn answers it before the app sees the request (as JSON: api/worker.py); every query
+# string this document allows fits (api/schemas.py, MAX_FILTER_VALUES).
+REQUEST_LINE_TOO_LONG = _response(f"request line over {MAX_REQUEST_LINE:,} bytes: query parameters beyond what this "
+                                  "document allows")
 
 
 def build_spec(max_body_bytes: int) -> dict:
@@ -260,20 +261,22 @@ def build_spec(max_body_bytes: int) -> dict:
                       "408": _response("the body took too long to arrive"),
                       "413": _response(f"body over {kilobytes(max_body_bytes)}"), "415": _response("body neither JSON nor a form")},
     }})
-    index = {"name": "index", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0}}
+    # A maximum, so that the longest request line this document allows is bounded.
+    index = {"name": "index", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0,
+                                                                          "maximum": 2**31 - 1}}
     not_found = _response("no talk with that index")
     spec.path("/talks/{index}", operations={"get": {
         "summary": "A talk of the model's corpus", "parameters": [index],
         "responses": {"200": _response("the talk", "Talk"), "404": not_found},
     }})
+    related_query = {name: plugin.converter.field2property(field) for name, field in RelatedQuerySchema().fields.items()}
     spec.path("/talks/{index}/related", operations={"get": {
         "summary": "The talks most related to a talk of the corpus, itself excluded",
         "parameters": [index, {"name": "n_results", "in": "query", "required": False, "schema": {
-            "anyOf": plugin.converter.field2property(RelatedQuerySchema().fields["n_results"])["anyOf"]}}] + [
+            "anyOf": related_query["n_results"]["anyOf"]}}] + [
             # Repeated in the query string (ano=2017&ano=2018): the body's list form.
             {"name": name, "in": "query", "required": False, "style": "form", "explode": True,
-             "description": request_schema["properties"][name]["description"],
-             "schema": request_schema["properties"][name]["anyOf"][1]}
+             "description": related_query[name]["description"], "schema": related_query[name]["anyOf"][1]}
             for name in FILTER_COLUMNS],
         "responses": {"200": _response("related talks, best first", "Predictions"), "400": bad_request,
                       "404": not_found, "414": REQUEST_LINE_TOO_LONG},
