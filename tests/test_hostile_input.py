@@ -4,6 +4,7 @@ import json
 import select
 import socket
 import time
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -161,3 +162,46 @@ def test_a_body_trickled_after_the_headers_gets_408_and_frees_the_worker(server,
     assert message.startswith(f"request body not received within {BODY_SECONDS:g} s")
     assert requests.get(server.url + "/health", timeout=10).status_code == 200
 
+
+class UnseenWords:
+    """Nine-letter words, never the same twice: the n-th is n written in base 26."""
+
+    def __init__(self):
+        self.count = 0
+
+    def take(self, number: int) -> str:
+        words = []
+        for value in range(self.count, self.count + number):
+            letters = []
+            for _ in range(9):
+                value, digit = divmod(value, 26)
+                letters.append(chr(ord("a") + digit))
+            words.append("".join(letters))
+        self.count += number
+        return " ".join(words)
+
+
+def worker_rss_mb(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(status.split("VmRSS:")[1].split()[0]) / 1024
+
+
+@pytest.mark.gunicorn
+@pytest.mark.slow
+def test_predictions_of_new_words_leave_a_worker_s_memory_bounded(server):
+    """spaCy keeps every word it meets for the life of the process unless told
+    otherwise: 1,000 predictions of 400 new words each grew a worker by ~200 MB."""
+    words, session = UnseenWords(), requests.Session()
+
+    def predict(count: int) -> None:
+        for _ in range(count):
+            response = session.post(server.url + "/predict", json={"title": "", "description": words.take(400)},
+                                    timeout=30)
+            assert response.status_code == 200
+
+    [worker] = server.worker_pids()
+    predict(600)  # fills the lemmatizer's own caches of words, bounded at 200,000 each
+    before = worker_rss_mb(worker)
+    predict(1000)
+    assert server.worker_pids() == [worker]  # the same worker throughout
+    assert worker_rss_mb(worker) - before < 40
