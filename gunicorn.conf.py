@@ -24,8 +24,21 @@ workers = int(settings.WORKERS.get())
 # worker stopped the service. The app's code never yields, so a worker still
 # runs one request at a time, as with sync, and spaCy is never used from two
 # threads at once (gthread's risk). Measured in docs/deploying.md, "Slow clients".
-worker_class = "gevent"
+# It is gunicorn's gevent worker, answering what gunicorn refuses itself (a
+# request line or headers too long, a malformed request) as JSON, as the API does.
+worker_class = "api.worker.JsonErrorsGeventWorker"
 timeout = 30
+# A worker is replaced, between two requests, after 10,000 to 11,000 of them
+# (the jitter keeps workers from restarting together). spaCy's memory zones
+# free what it learns of each query's new words (steps/lemmatizer.py), but
+# its hash tables still grow in steps with every word it has ever seen: this
+# bounds them, and whatever else a long-lived worker would gather
+# (benchmarks/memory_growth_bench.py; docs/performance.md).
+max_requests = 10_000
+max_requests_jitter = 1_000
+# gunicorn's maximum (the default is 4,094): the longest query string the
+# OpenAPI document allows fits (api/schemas.py, MAX_REQUEST_LINE).
+limit_request_line = 8190
 graceful_timeout = 30
 pidfile = settings.PIDFILE.get()
 accesslog = "-"

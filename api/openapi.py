@@ -16,8 +16,9 @@ from text_similarity_model.contract import TEXT_COLUMNS
 from text_similarity_model.model import FILTER_COLUMNS
 
 from .errors import kilobytes
-from .review import MAX_REVIEW_BODY_BYTES, MAX_SUBMISSIONS, ReviewQuerySchema
-from .schemas import MAX_TEXT_LENGTH, NOT_BLANK, OneOrMany, PredictRequestSchema, RelatedQuerySchema, WholeNumber
+from .review import MAX_REVIEW_BODY_BYTES, MAX_REVIEW_TEXT, MAX_SUBMISSIONS, ReviewQuerySchema
+from .schemas import (MAX_DIGITS, MAX_REQUEST_LINE, MAX_TEXT_LENGTH, NOT_BLANK, OneOrMany, PredictRequestSchema,
+                      RelatedQuerySchema, WholeNumber)
 
 
 class ResponseSchema(Schema):
@@ -183,7 +184,9 @@ def _review_body(max_submissions: int) -> dict:
             for name, limit in (("title", "title"), ("description", "description"), ("abstract", "description"))}
     submission = {"type": "object", "additionalProperties": True, "properties": {
         "id": {"anyOf": [{"type": "string"}, {"type": "integer"}], "nullable": True},
-        "code": {"type": "string", "nullable": True}, **text}}
+        "code": {"type": "string", "nullable": True}, **text},
+        # A submission has its text in one of them at least (one with none is refused, naming it).
+        "anyOf": [{"required": [name]} for name in text]}
     submissions = {"type": "array", "minItems": 1, "maxItems": max_submissions, "items": submission}
     pretalx = {"type": "object", "required": ["results"], "properties": {"results": submissions},
                "description": "a saved page of pretalx's /api/events/<event>/submissions/"}
@@ -198,7 +201,7 @@ def _whole_number(converter, field, ret: dict, **kwargs) -> dict:
         low, high = ret.pop("minimum", None), ret.pop("maximum", None)
         integer = {"type": "integer", **({"minimum": low} if low is not None else {}),
                    **({"maximum": high} if high is not None else {})}
-        digits = {"type": "string", "pattern": digits_pattern(low or 0, high)}
+        digits = {"type": "string", "pattern": digits_pattern(low or 0, high), "maxLength": MAX_DIGITS}
         return {"anyOf": [integer, digits]}
     return {}
 
@@ -262,10 +265,10 @@ def _response(description: str, schema: str = "Error") -> dict:
     return {"description": description, "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}}
 
 
-# gunicorn answers it (HTML) before the app sees the request: JSON Schema counts
-# characters, the request line's limit (limit_request_line) counts bytes.
-REQUEST_LINE_TOO_LONG = {"description": "query string over gunicorn's 4,094-byte request line; send fewer or shorter filters",
-                         "content": {"text/html": {"schema": {"type": "string"}}}}
+# gunicorn answers it before the app sees the request (as JSON: api/worker.py); every query
+# string this document allows fits (api/schemas.py, MAX_FILTER_VALUES).
+REQUEST_LINE_TOO_LONG = _response(f"request line over {MAX_REQUEST_LINE:,} bytes: query parameters beyond what this "
+                                  "document allows")
 
 
 def build_spec(max_body_bytes: int) -> dict:
@@ -298,22 +301,25 @@ def build_spec(max_body_bytes: int) -> dict:
             "application/x-www-form-urlencoded": {"schema": body},
         }},
         "responses": {"200": _response("related talks, best first", "Predictions"), "400": bad_request,
+                      "408": _response("the body took too long to arrive"),
                       "413": _response(f"body over {kilobytes(max_body_bytes)}"), "415": _response("body neither JSON nor a form")},
     }})
-    index = {"name": "index", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0}}
+    # A maximum, so that the longest request line this document allows is bounded.
+    index = {"name": "index", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0,
+                                                                          "maximum": 2**31 - 1}}
     not_found = _response("no talk with that index")
     spec.path("/talks/{index}", operations={"get": {
         "summary": "A talk of the model's corpus", "parameters": [index],
         "responses": {"200": _response("the talk", "Talk"), "404": not_found},
     }})
+    related_query = {name: plugin.converter.field2property(field) for name, field in RelatedQuerySchema().fields.items()}
     spec.path("/talks/{index}/related", operations={"get": {
         "summary": "The talks most related to a talk of the corpus, itself excluded",
         "parameters": [index, {"name": "n_results", "in": "query", "required": False, "schema": {
-            "anyOf": plugin.converter.field2property(RelatedQuerySchema().fields["n_results"])["anyOf"]}}] + [
+            "anyOf": related_query["n_results"]["anyOf"]}}] + [
             # Repeated in the query string (ano=2017&ano=2018): the body's list form.
             {"name": name, "in": "query", "required": False, "style": "form", "explode": True,
-             "description": request_schema["properties"][name]["description"],
-             "schema": request_schema["properties"][name]["anyOf"][1]}
+             "description": related_query[name]["description"], "schema": related_query[name]["anyOf"][1]}
             for name in FILTER_COLUMNS],
         "responses": {"200": _response("related talks, best first", "Predictions"), "400": bad_request,
                       "404": not_found, "414": REQUEST_LINE_TOO_LONG},
@@ -324,17 +330,20 @@ def build_spec(max_body_bytes: int) -> dict:
         "description": (f"Each submission's most related past talks (same_talk: it is one of them, given again), the "
                         f"other submissions of the batch that are the same talk, and its suggested tracks, checked against "
                         f"its own track. Up to {MAX_SUBMISSIONS} submissions as a "
-                        "JSON list, or as CSV (Content-Type: text/csv) with a header line naming title and description; "
-                        "the request log keeps no submission text."),
+                        "JSON list, or as CSV (Content-Type: text/csv) with a header line naming title and description "
+                        f"(more: 400), with at most {MAX_REVIEW_TEXT:,} characters of text (titles, abstracts and "
+                        "descriptions together; more: 413); the request log keeps no submission text."),
         "parameters": [{"name": "n_results", "in": "query", "required": False, "schema": {"anyOf": review_n_results["anyOf"]},
                         "description": review_n_results.get("description", "")}],
         # A CSV body (text/csv, as the page sends a file) is taken too: not described here, as no
         # JSON Schema states "a header line naming title and description" that a generator could follow.
         "requestBody": {"required": True, "content": {"application/json": {"schema": _review_body(MAX_SUBMISSIONS)}}},
         "responses": {"200": _response("each submission with its related past talks and duplicates", "Review"),
-                      "400": _response("a submission is invalid, or the CSV has no title/description column; the message says which"),
-                      "413": _response(f"over {MAX_SUBMISSIONS} submissions or a body over {kilobytes(MAX_REVIEW_BODY_BYTES)}: "
-                                       "the command line reviews any number"),
+                      "400": _response(f"a submission is invalid, more than {MAX_SUBMISSIONS} submissions, or the CSV has "
+                                       "no title/description column; the message says which"),
+                      "408": _response("the body took too long to arrive"),
+                      "413": _response(f"a body over {kilobytes(MAX_REVIEW_BODY_BYTES)}, or over {MAX_REVIEW_TEXT:,} "
+                                       "characters of text: the command line reviews any number"),
                       "415": _response("body neither JSON nor CSV")},
     }})
     for path, schema, summary in (("/facets", "Facets", "The values the filters can take, from the corpus"),

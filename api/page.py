@@ -12,7 +12,7 @@ from flask import Blueprint, current_app, render_template
 
 from text_similarity_model.names import TRACK_NOTES, city_name, thousands, track_name
 
-from .review import MAX_SUBMISSIONS
+from .review import MAX_REVIEW_RESULTS, MAX_SUBMISSIONS
 from .schemas import MAX_RESULTS, MAX_TEXT_LENGTH
 
 blueprint = Blueprint("page", __name__)
@@ -54,7 +54,7 @@ def review():
     return render_template(
         "review.html",
         n_talks=thousands(len(model)),
-        max_results=MAX_RESULTS,
+        max_results=MAX_REVIEW_RESULTS,
         max_submissions=MAX_SUBMISSIONS,
         names={"cidade": {slug: city_name(slug) for slug in facets["cidade"]},
                "trilha": {slug: track_name(slug) for slug in facets["trilha"]}, "notas": TRACK_NOTES},

@@ -21,9 +21,29 @@ MAX_TEXT_LENGTH = {"title": 300, "description": 4000}
 #: cities and one track; the real corpus' longest track slug has 44
 #: characters. Each value costs ~25 µs per filter on the real corpus (np.isin
 #: on its columns of Python strings; benchmarks/worst_case_bench.py), so a
-#: list of one value per track of the corpus (120) is not taken.
-MAX_FILTER_VALUES = 50
+#: list of one value per track of the corpus (120) is not taken. On
+#: ``GET /talks/<index>/related`` they are in the query string, which must fit
+#: the request line (:data:`MAX_REQUEST_LINE`): 30 values of 100 characters
+#: for each filter do, with the values made of :data:`URL_SAFE` characters.
+MAX_FILTER_VALUES = 30
 MAX_FILTER_VALUE_LENGTH = 100
+
+#: The longest request line gunicorn reads (limit_request_line in
+#: gunicorn.conf.py, gunicorn's maximum): every query string the OpenAPI
+#: document allows fits in it (tests/test_limits.py sends the longest).
+MAX_REQUEST_LINE = 8190
+
+#: What a filter value of ``GET /talks/<index>/related`` is made of: the
+#: characters a URL carries as they are (RFC 3986's unreserved ones), as the
+#: corpus' slugs are, so that a value takes as many bytes in the request line
+#: as it has characters (another character takes up to 12, percent-encoded).
+URL_SAFE = re.compile(r"[A-Za-z0-9._~-]*")
+
+#: The longest digits a whole number may be sent as (``"0005"``, leading zeros allowed).
+MAX_DIGITS = 20
+
+#: The years a filter may ask for.
+MAX_YEAR = 9999
 
 #: Text with something in it: a form whose fields hold only spaces is empty to
 #: a person. The OpenAPI document states the same rule with this pattern.
@@ -38,7 +58,8 @@ class WholeNumber(fields.Integer):
     The OpenAPI document describes exactly this (see api/openapi.py).
     """
 
-    default_error_messages = {"invalid": "Must be a whole number."}
+    default_error_messages = {"invalid": "Must be a whole number.",
+                              "too_long": f"Must be a whole number of at most {MAX_DIGITS} digits."}
     DIGITS = re.compile(r"[0-9]+")
 
     def _deserialize(self, value, attr, data, **kwargs):
@@ -47,9 +68,9 @@ class WholeNumber(fields.Integer):
         if isinstance(value, str):
             if not self.DIGITS.fullmatch(value):
                 raise self.make_error("invalid")
-            digits = value.lstrip("0") or "0"
-            # Anything this long is out of range anyway; spares int() a whole body of digits.
-            return int(digits) if len(digits) <= 18 else 10**18
+            if len(value) > MAX_DIGITS:
+                raise self.make_error("too_long")
+            return int(value)
         if isinstance(value, float) and value.is_integer():
             return int(value)
         if not isinstance(value, int):
@@ -101,15 +122,23 @@ def filter_field(item: fields.Field, what: str, example: str) -> OneOrMany:
     )})
 
 
-def filter_text() -> fields.String:
-    return fields.String(validate=Length(
-        max=MAX_FILTER_VALUE_LENGTH, error=f"Must be at most {MAX_FILTER_VALUE_LENGTH} characters."))
+def filter_text(url_safe: bool = False) -> fields.String:
+    validators = [Length(max=MAX_FILTER_VALUE_LENGTH, error=f"Must be at most {MAX_FILTER_VALUE_LENGTH} characters.")]
+    if not url_safe:
+        return fields.String(validate=validators)
+
+    def made_of_url_safe_characters(value: str) -> None:
+        if not URL_SAFE.fullmatch(value):
+            raise ValidationError("Must be made of letters, digits and - . _ ~, as GET /facets lists the values.")
+
+    return fields.String(validate=[*validators, made_of_url_safe_characters],
+                         metadata={"pattern": f"^{URL_SAFE.pattern}$"})
 
 
 class FiltersSchema(Schema):
-    """The filters of ``POST /predict`` and ``GET /talks/<index>/related``."""
+    """The filters of ``POST /predict``."""
 
-    ano = filter_field(WholeNumber(validate=Range(min=0)), "years", "2018")
+    ano = filter_field(WholeNumber(validate=Range(min=0, max=MAX_YEAR)), "years", "2018")
     cidade = filter_field(filter_text(), "cities", '"saopaulo"')
     trilha = filter_field(filter_text(), "tracks", '"trilha-python"')
 
@@ -146,11 +175,15 @@ class PredictRequestSchema(FiltersSchema):
 
 
 class RelatedQuerySchema(FiltersSchema):
-    """Query string of ``GET /talks/<index>/related``."""
+    """Query string of ``GET /talks/<index>/related``: the same filters, their
+    values made of :data:`URL_SAFE` characters, so that the longest query
+    string allowed fits the request line."""
 
     class Meta:
         unknown = EXCLUDE
 
+    cidade = filter_field(filter_text(url_safe=True), "cities", '"saopaulo"')
+    trilha = filter_field(filter_text(url_safe=True), "tracks", '"trilha-python"')
     n_results = n_results_field()
 
 

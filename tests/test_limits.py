@@ -1,12 +1,17 @@
 """What one request may ask for: text and filter lengths, blank text (issue #14)."""
 
+import json
 import re
-from urllib.parse import urlencode
+import socket
+from urllib.parse import urlencode, urlsplit
 
 import pandas as pd
 import pytest
+import requests
 
-from api.schemas import MAX_FILTER_VALUE_LENGTH, MAX_FILTER_VALUES, MAX_TEXT_LENGTH
+from api.schemas import (MAX_DIGITS, MAX_FILTER_VALUE_LENGTH, MAX_FILTER_VALUES, MAX_REQUEST_LINE, MAX_RESULTS,
+                         MAX_TEXT_LENGTH, MAX_YEAR, URL_SAFE)
+from tests.support.servers import running_gunicorn
 from text_similarity_model.contract import FILTER_COLUMNS, TEXT_COLUMNS
 
 QUERY = {"title": "Kubernetes em produção", "description": "containers, deploy e observabilidade"}
@@ -105,9 +110,89 @@ def test_the_openapi_document_states_every_limit(client):
     for field in FILTER_COLUMNS:
         one, many = request["properties"][field]["anyOf"]
         assert many == {"type": "array", "items": one, "maxItems": MAX_FILTER_VALUES}
-        assert related[field]["schema"] == many
+        if field == "ano":
+            assert related[field]["schema"] == many
     for field in ("cidade", "trilha"):
         assert request["properties"][field]["anyOf"][0]["maxLength"] == MAX_FILTER_VALUE_LENGTH
+        # In the query string, a value is made of characters a URL carries as they are.
+        assert related[field]["schema"] == {"type": "array", "maxItems": MAX_FILTER_VALUES, "items": {
+            "type": "string", "maxLength": MAX_FILTER_VALUE_LENGTH, "pattern": f"^{URL_SAFE.pattern}$"}}
+    # Every whole number: an integer in range, or at most MAX_DIGITS digits.
+    year, year_digits = request["properties"]["ano"]["anyOf"][0]["anyOf"]
+    assert year["maximum"] == MAX_YEAR and year_digits["maxLength"] == MAX_DIGITS
+    assert related["n_results"]["schema"]["anyOf"][1]["maxLength"] == MAX_DIGITS
+    assert related["index"]["schema"]["maximum"] == 2**31 - 1
+
+
+@pytest.mark.parametrize("query, message", [
+    ("cidade=s%C3%A3opaulo", "cidade: Must be made of letters, digits and - . _ ~, as GET /facets lists the values"),
+    ("trilha=trilha%20python", "trilha: Must be made of letters, digits and - . _ ~, as GET /facets lists the values"),
+    (f"ano={MAX_YEAR + 1}", f"ano: Must be greater than or equal to 0 and less than or equal to {MAX_YEAR}"),
+    ("n_results=" + "0" * MAX_DIGITS + "5", f"n_results: Must be a whole number of at most {MAX_DIGITS} digits"),
+])
+def test_query_values_beyond_the_document_are_400(client, query, message):
+    response = client.get(f"/talks/0/related?{query}")
+    assert response.status_code == 400
+    assert response.get_json()["message"] == message
+
+
+def longest_related_query() -> str:
+    """The longest query string the OpenAPI document allows on GET /talks/<index>/related
+    (test_the_openapi_document_states_every_limit holds the document to these limits):
+    every filter with its most values, each at its longest; numbers as digits with leading zeros."""
+    digits = ("0" * MAX_DIGITS + str(MAX_RESULTS))[-MAX_DIGITS:]
+    year = ("0" * MAX_DIGITS + "2018")[-MAX_DIGITS:]
+    return urlencode({"n_results": digits, "ano": [year] * MAX_FILTER_VALUES,
+                      "cidade": ["c" * MAX_FILTER_VALUE_LENGTH] * MAX_FILTER_VALUES,
+                      "trilha": ["t" * MAX_FILTER_VALUE_LENGTH] * MAX_FILTER_VALUES}, doseq=True)
+
+
+@pytest.fixture(scope="module")
+def server(sample_model_path, tmp_path_factory):
+    with running_gunicorn(sample_model_path, tmp_path_factory.mktemp("gunicorn"), workers=1) as server:
+        yield server
+
+
+@pytest.mark.gunicorn
+def test_the_longest_query_string_the_document_allows_is_answered_by_gunicorn(server):
+    query = longest_related_query()
+    assert URL_SAFE.fullmatch(query.replace("=", "").replace("&", ""))  # no byte is percent-encoded
+    line = f"GET /talks/0/related?{query} HTTP/1.1"
+    # The document's largest index has 10 digits where this request has 1.
+    assert len(line) + len(str(2**31 - 1)) - 1 <= MAX_REQUEST_LINE
+    response = requests.get(f"{server.url}/talks/0/related?{query}", timeout=30)
+    assert response.status_code == 200, response.text[:300]
+    assert response.json()["predictions"] == []  # no talk has those cities
+
+
+def raw_exchange(url: str, request: bytes) -> tuple[int, dict, bytes]:
+    """Send ``request`` as it is on a new connection; the answer's status, headers and body."""
+    address = urlsplit(url)
+    with socket.create_connection((address.hostname, address.port), timeout=30) as connection:
+        connection.sendall(request)
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in header_lines)
+    return int(status_line.split()[1]), {name.lower(): value for name, value in headers.items()}, body
+
+
+@pytest.mark.gunicorn
+@pytest.mark.parametrize("request_bytes, status, says", [
+    (b"GET /talks/0/related?cidade=" + b"x" * MAX_REQUEST_LINE + b" HTTP/1.1\r\nHost: a\r\n\r\n", 414,
+     "send fewer or shorter query parameters"),
+    (b"GET /health HTTP/1.1\r\nHost: a\r\nX-Long: " + b"x" * 9000 + b"\r\n\r\n", 431, "send fewer or shorter headers"),
+    (b"GET /health HTTP/1.1\r\nHost: a\r\nBad Name: x\r\n\r\n", 400, "send a well-formed HTTP/1.1 request"),
+    (b"NOT HTTP\r\n\r\n", 400, "send a well-formed HTTP/1.1 request"),
+])
+def test_what_gunicorn_refuses_itself_is_json_as_the_api_s_errors(server, request_bytes, status, says):
+    answered, headers, body = raw_exchange(server.url, request_bytes)
+    assert answered == status
+    assert headers["content-type"] == "application/json"
+    assert headers["x-content-type-options"] == "nosniff"
+    assert says in json.loads(body)["message"]
 
 
 def test_the_page_limits_its_fields_as_the_api_does(client):
@@ -126,6 +211,8 @@ def corpus_limits_margin(talks: pd.DataFrame) -> dict[str, float]:
 
 def test_the_limits_are_well_above_the_sample_corpus(sample_talks):
     assert min(corpus_limits_margin(sample_talks).values()) >= 2
+    for field in ("cidade", "trilha"):
+        assert sample_talks[field].map(URL_SAFE.fullmatch).all()
 
 
 @pytest.mark.real_corpus
@@ -134,3 +221,6 @@ def test_the_limits_are_well_above_every_real_talk(real_csv):
     assert min(corpus_limits_margin(talks).values()) >= 2
     for field in ("cidade", "trilha"):
         assert talks[field].str.len().max() * 2 <= MAX_FILTER_VALUE_LENGTH
+        # Every value can be asked for in GET /talks/<index>/related's query string.
+        assert talks[field].map(URL_SAFE.fullmatch).all()
+    assert pd.to_numeric(talks["ano"]).max() <= MAX_YEAR

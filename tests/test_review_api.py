@@ -6,13 +6,19 @@ from __future__ import annotations
 import csv
 import io
 import json
+import select
+import socket
 import time
+from urllib.parse import urlsplit
 
 import pytest
+import requests
 from pathlib import Path
 
 from api import create_app
-from api.review import MAX_SUBMISSIONS
+from api.review import MAX_REVIEW_RESULTS, MAX_REVIEW_TEXT, MAX_SUBMISSIONS
+from api.schemas import MAX_RESULTS, MAX_TEXT_LENGTH
+from tests.support.servers import running_gunicorn
 
 # A marker no corpus has: found anywhere in the request log, a submission leaked.
 SECRET = "Zyxwvut confidencial"
@@ -92,15 +98,35 @@ def test_blank_submissions_are_counted_as_skipped(client):
     answer = client.post("/review", json=[{"title": "Flask", "description": ""}, {"title": "  ", "description": ""}]).json
     assert answer["summary"]["submissions"] == 1
     assert sum(answer["summary"]["skipped"].values()) == 1
+    # All of them too: the OpenAPI document (JSON Schema) can't require one submission of a list to have text.
+    answer = client.post("/review", json=[{"abstract": ""}, {"title": " ", "description": None}]).json
+    assert answer["summary"]["submissions"] == 0 and answer["summary"]["skipped"] == {"no text": 2}
+    assert answer["submissions"] == []
 
 
-def test_over_the_limit_is_refused_naming_it_and_the_command_line(client):
-    response = client.post("/review", json=[{"title": f"Palestra {i}", "description": ""} for i in range(MAX_SUBMISSIONS + 1)])
-    assert response.status_code == 413
+def as_csv(submissions: list[dict]) -> bytes:
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=["title", "description"])
+    writer.writeheader()
+    writer.writerows(submissions)
+    return text.getvalue().encode()
+
+
+@pytest.mark.parametrize("send", ["json", "csv"])
+def test_more_submissions_than_the_limit_are_400_naming_it_and_the_command_line(client, send):
+    # JSON Schema's maxItems: the OpenAPI document says such a list is invalid, so it is a 400 as any invalid
+    # request (413 is for a body over its byte limit); a CSV of as many rows gets the same answer.
+    def post(count):
+        submissions = [{"title": f"Palestra {i}", "description": ""} for i in range(count)]
+        if send == "json":
+            return client.post("/review", json=submissions)
+        return client.post("/review", data=as_csv(submissions), content_type="text/csv")
+
+    response = post(MAX_SUBMISSIONS + 1)
+    assert response.status_code == 400
     assert f"at most {MAX_SUBMISSIONS} submissions" in response.json["message"]
     assert "text_similarity_model review" in response.json["message"]
-    at_limit = client.post("/review", json=[{"title": f"Palestra {i}", "description": ""} for i in range(MAX_SUBMISSIONS)])
-    assert at_limit.status_code == 200
+    assert post(MAX_SUBMISSIONS).status_code == 200
 
 
 def test_a_body_over_its_limit_is_refused_naming_the_command_line(client):
@@ -110,12 +136,97 @@ def test_a_body_over_its_limit_is_refused_naming_the_command_line(client):
     assert "text_similarity_model review" in response.json["message"]
 
 
+def worker_memory_mb(pid: int, field: str) -> float:
+    """A size line of /proc/<pid>/status (VmRSS: now, VmHWM: the peak), in MB."""
+    return int(Path(f"/proc/{pid}/status").read_text().split(f"{field}:")[1].split()[0]) / 1024
+
+
+def post_until_answered(url: str, path: str, body: bytes, content_type: str) -> tuple[int, dict]:
+    """POST ``body`` on a new connection, sending no more of it once the server has answered."""
+    address = urlsplit(url)
+    head = (f"POST {path} HTTP/1.1\r\nHost: {address.netloc}\r\nContent-Type: {content_type}\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
+    data, sent, answer = memoryview(head + body), 0, b""
+    with socket.create_connection((address.hostname, address.port), timeout=60) as connection:
+        try:
+            while sent < len(data) and not select.select([connection], [], [], 0)[0]:
+                sent += connection.send(data[sent:sent + 65536])
+        except (BrokenPipeError, ConnectionResetError):  # the server answered and closed meanwhile
+            pass
+        try:
+            while chunk := connection.recv(65536):
+                answer += chunk
+        except ConnectionResetError:  # closed with our body still arriving: the answer came first
+            pass
+    head, _, payload = answer.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(payload)
+
+
+@pytest.mark.gunicorn
+@pytest.mark.parametrize("content_type, body", [
+    ("text/csv", b"title,description\n" + b"a\n" * 4_000_000),  # 8 MB: 4 million one-character rows
+    ("application/json", b"[" + b"{}," * 2_666_665 + b"{}]"),  # 8 MB: 2.7 million empty submissions
+])
+def test_a_refused_8_mb_body_costs_a_worker_tens_of_mb_at_most(sample_model_path, tmp_path, content_type, body):
+    # Counted as they are read: the 501st submission is refused at once, nothing after it is built.
+    with running_gunicorn(sample_model_path, tmp_path, workers=1) as server:
+        [worker] = server.worker_pids()
+        assert requests.post(server.url + "/review", json=[{"title": "Flask", "description": ""}], timeout=30).ok
+        Path(f"/proc/{worker}/clear_refs").write_text("5")  # the peak (VmHWM) starts again from now
+        before = worker_memory_mb(worker, "VmRSS")
+        status, answer = post_until_answered(server.url, "/review", body, content_type)
+        peak = worker_memory_mb(worker, "VmHWM")
+    assert status == 400 and f"at most {MAX_SUBMISSIONS} submissions" in answer["message"]
+    assert peak - before < 40
+
+
+def test_text_over_the_budget_is_413_naming_the_budget_and_the_command_line(client):
+    # Words the lemmatizer has seen: this test checks the count, not what costly text costs.
+    text = ("deploy de modelos com python " * 200)[:MAX_TEXT_LENGTH["description"]]
+    count, rest = divmod(MAX_REVIEW_TEXT, len(text))
+    at_budget = [{"title": "", "description": text}] * count + [{"title": "", "description": text[:rest]}]
+    assert sum(len(s["title"]) + len(s["description"]) for s in at_budget) == MAX_REVIEW_TEXT
+    assert len(at_budget) <= MAX_SUBMISSIONS
+    assert client.post("/review", json=at_budget).status_code == 200
+    over = at_budget[:-1] + [{"title": "x", "description": text[:rest]}]
+    response = client.post("/review", json=over)
+    assert response.status_code == 413
+    assert f"at most {MAX_REVIEW_TEXT:,} characters of text" in response.json["message"]
+    assert "text_similarity_model review" in response.json["message"]
+    # pretalx's abstract counts as the description it joins.
+    response = client.post("/review", json=over[:-1] + [{"title": "", "abstract": "x", "description": text[:rest]}])
+    assert response.status_code == 413
+
+
+def test_n_results_has_a_cap_of_its_own(client):
+    submissions = [{"title": "Flask", "description": "APIs REST em Python"}]
+    assert MAX_REVIEW_RESULTS < MAX_RESULTS
+    assert client.post(f"/review?n_results={MAX_REVIEW_RESULTS}", json=submissions).status_code == 200
+    response = client.post(f"/review?n_results={MAX_REVIEW_RESULTS + 1}", json=submissions)
+    assert response.status_code == 400
+    assert response.json["message"] == f"n_results: Must be between 1 and {MAX_REVIEW_RESULTS}"
+    page = client.get("/revisar").get_data(as_text=True)
+    assert f'max="{MAX_REVIEW_RESULTS}"' in page
+
+
+def test_the_openapi_document_states_the_review_s_limits(client):
+    operation = client.get("/openapi.json").json["paths"]["/review"]["post"]
+    n_results = next(parameter for parameter in operation["parameters"] if parameter["name"] == "n_results")
+    assert n_results["schema"]["anyOf"][0]["maximum"] == MAX_REVIEW_RESULTS
+    submissions = operation["requestBody"]["content"]["application/json"]["schema"]["anyOf"][0]
+    assert submissions["maxItems"] == MAX_SUBMISSIONS
+    assert f"{MAX_REVIEW_TEXT:,} characters" in operation["description"]
+    assert f"{MAX_REVIEW_TEXT:,} characters" in operation["responses"]["413"]["description"]
+    assert f"more than {MAX_SUBMISSIONS} submissions" in operation["responses"]["400"]["description"]
+
+
 @pytest.mark.parametrize("body, content_type, message", [
     ([], "application/json", "no submissions"),
     ([{"title": "ok", "description": ""}, "texto solto"], "application/json", "submission 2 is not an object"),
     ([{"title": "a" * 301, "description": ""}], "application/json", "submission 1: title has 301 characters, over 300"),
     ([{"title": "ok", "description": 7}], "application/json", "submission 1: description must be text"),
     ({"title": "ok"}, "application/json", "JSON list of submissions"),
+    ([{"title": "ok"}, {"speaker": "Ana"}], "application/json", "submission 2 has no title, abstract or description"),
     ("titulo,resumo\nFlask,API\n", "text/csv", "no 'description' column"),
     ("not json", "application/json", "not valid JSON"),
 ])

@@ -54,6 +54,9 @@ WORKERS = Setting("WORKERS", str(os.cpu_count() or 1), "gunicorn workers of a se
 PIDFILE = Setting("PIDFILE", str(INSTANCE_DIR / "gunicorn.pid"),
                   "make run's gunicorn pid file, signalled when the store's current version changes")
 LOG_LEVEL = Setting("LOG_LEVEL", "info", "gunicorn's log level")
+REQUEST_BODY_SECONDS = Setting("REQUEST_BODY_SECONDS", "30",
+                               "the longest a request's body may take to arrive at a gunicorn worker: 408 past it "
+                               "(nginx receives the whole body before passing it on)")
 DATA = Setting("DATA", str(SAMPLE_CSV), "the talks CSV trained into an empty model store (make run, make train)")
 CRAWL_OUTPUT = Setting("CRAWL_OUTPUT", str(REPO_ROOT / "data" / "talks.csv"), "where make data writes the crawl")
 

@@ -9,11 +9,16 @@ input; a row the reader can't trust (not an object, text that is not text,
 a CSV row with more fields than its header: an unquoted comma) is
 *unreadable*: the command skips it and says which rows, the API refuses the
 request naming it (its client wants to know).
+
+Input is read as it is counted: a CSV a row at a time (:mod:`.csv_rows`),
+JSON an entry at a time (:mod:`.json_entries`), each row or entry bounded in
+size, so an input of millions of rows costs nothing past the caller's
+:class:`Limits`.
 """
 
 from __future__ import annotations
 
-import csv
+import io
 import json
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
@@ -22,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import DataError
+from .csv_rows import MAX_FIELDS, UNTRUSTED_ROW, csv_rows
+from .json_entries import JsonEntries
 
 # Why a row was skipped, as the summary counts them.
 NO_TEXT = "no text"
@@ -35,6 +42,27 @@ _TEXT_FIELDS = ("title", "abstract", "description")
 _PRETALX_FIELDS = ("speakers", "track", "submission_type")
 # The languages an i18n value of pretalx ({"en": .., "pt-br": ..}) is read in, first found first.
 _LANGUAGES = ("pt-br", "pt", "en")
+
+#: How deep pretalx's fields kept beside the text (speakers, track...) may
+#: nest: its speakers are a list of objects whose name may be in several languages.
+MAX_FIELD_NESTING = 4
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a reader of input from the network allows (the API's); the
+    command line reads its owner's files with none."""
+
+    #: Submissions (rows, entries) read; one more raises :class:`TooManySubmissions` at once.
+    submissions: int | None = None
+    #: The longest each text field may be, in characters (``{"title": 300, ...}``); a longer one is unreadable.
+    lengths: Mapping[str, int] = field(default_factory=dict)
+    #: Characters of text (title, abstract, description) of all submissions
+    #: together; one more raises :class:`TooMuchText` at once.
+    text: int | None = None
+
+
+NO_LIMITS = Limits()
 
 
 @dataclass(slots=True)
@@ -99,21 +127,35 @@ class TooManySubmissions(DataError):
         self.limit = limit
 
 
-def submissions_from_records(records: Iterable, format: str = "records",
-                             max_lengths: Mapping[str, int] | None = None) -> Submissions:
+class TooMuchText(DataError):
+    """The submissions' text is longer, all together, than the reader was allowed to read."""
+
+    def __init__(self, limit: int):
+        super().__init__(f"more than {limit:,} characters of text (titles, abstracts and descriptions together)")
+        self.limit = limit
+
+
+def submissions_from_records(records: Iterable, format: str = "records", limits: Limits = NO_LIMITS) -> Submissions:
     """Submissions from ``records``, each a mapping with ``title`` and
     ``description`` (and/or ``abstract``, joined to the description), an
     optional ``id`` or ``code``, other fields kept as text. A record that is
-    not a mapping, whose text or id is not text, or whose text field is
-    longer than ``max_lengths`` gives it (``{"title": 300, ...}``) is skipped
-    as unreadable, saying why; one without text, as such."""
+    not a mapping, whose text or id is not text, whose text field is longer
+    than ``limits.lengths`` gives it or which has too many fields is skipped
+    as unreadable, saying why; one without text, as such. Past
+    ``limits.text`` characters of text, :class:`TooMuchText` is raised."""
     submissions = Submissions(format)
+    text_left = limits.text
     for row, record in enumerate(records, start=1):
-        problem = _record_problem(record, max_lengths or {})
+        problem = _record_problem(record, limits.lengths)
         if problem:
             submissions.skip(row, UNREADABLE, f"submission {row}{problem}")
             continue
-        title, abstract, description = (" ".join((record.get(name) or "").split()) for name in _TEXT_FIELDS)
+        texts = [record.get(name) or "" for name in _TEXT_FIELDS]
+        if text_left is not None:
+            text_left -= sum(map(len, texts))
+            if text_left < 0:
+                raise TooMuchText(limits.text)
+        title, abstract, description = (" ".join(text.split()) for text in texts)
         # pretalx's abstract is the talk in a sentence, its description the rest: together, its description.
         description = "\n\n".join(part for part in (abstract, description) if part)
         if not (title or description):
@@ -129,11 +171,15 @@ def submissions_from_records(records: Iterable, format: str = "records",
 
 def _record_problem(record, max_lengths: Mapping[str, int]) -> str | None:
     """Why ``record`` can't be read as a submission (to follow "submission N"), or None."""
-    if record is _UNTRUSTED_ROW:
+    if record is UNTRUSTED_ROW:
         return (" has more fields than the CSV's header (an unquoted comma?); "
                 "put the text in quotes, as a spreadsheet saves it")
     if not isinstance(record, Mapping):
         return ' is not an object; send each as {"title": ..., "description": ...}'
+    if not any(name in record for name in _TEXT_FIELDS):
+        return ' has no title, abstract or description; send each as {"title": ..., "description": ...}'
+    if len(record) > MAX_FIELDS:
+        return f" has {len(record):,} fields, over {MAX_FIELDS:,}; send the submission's own fields"
     identity = record.get("id")
     if identity is not None and (isinstance(identity, bool) or not isinstance(identity, str | int)):
         return ": id must be text or a whole number"
@@ -147,7 +193,25 @@ def _record_problem(record, max_lengths: Mapping[str, int]) -> str | None:
             return f": {name} must be text"
         if name in max_lengths and len(value) > max_lengths[name]:
             return f": {name} has {len(value):,} characters, over {max_lengths[name]:,}; shorten it"
+    for name in _PRETALX_FIELDS:
+        if _nests_deeper(record.get(name), MAX_FIELD_NESTING):
+            return f": {name} nests deeper than {MAX_FIELD_NESTING} levels; pass pretalx's {name} as it sends them"
     return None
+
+
+def _nests_deeper(value, levels: int) -> bool:
+    """Whether ``value`` has lists or mappings nested more than ``levels`` deep (not recursive: any depth is asked)."""
+    pending = [(value, 0)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, Mapping):
+            value = value.values()
+        elif not isinstance(value, list):
+            continue
+        if depth == levels:
+            return True
+        pending.extend((item, depth + 1) for item in value)
+    return False
 
 
 def read_submissions(path: str | Path) -> Submissions:
@@ -162,31 +226,36 @@ def read_submissions(path: str | Path) -> Submissions:
                 raise DataError(f"{path}: the file is empty; expected a CSV with a header line title,description "
                                 "or pretalx's submissions JSON")
             handle.seek(0)
-            return parse_submissions(handle, str(path), "json" if start in "{[" else "csv")
+            submissions = parse_submissions(handle, str(path), "json" if start in "{[" else "csv")
     except UnicodeDecodeError:
         raise DataError(f"{path}: not UTF-8 text (bad byte at offset {_bad_byte_offset(path)}); "
                         "save it as UTF-8 (e.g. iconv -f latin1 -t utf-8)") from None
-
-
-def parse_submissions(handle: IO[str], source: str, format: str, max_submissions: int | None = None,
-                      max_lengths: Mapping[str, int] | None = None) -> Submissions:
-    """The one reader: the submissions of the text ``handle``, a ``"csv"`` or
-    ``"json"`` ``format``. ``source`` names the input in messages (a path,
-    "the body"). A CSV is read a row at a time: a file of 100,000 rows is
-    never held whole. Past ``max_submissions`` rows, :class:`TooManySubmissions`
-    is raised at once; ``max_lengths`` as for :func:`submissions_from_records`.
-    Raises :class:`.DataError` naming ``source`` and the fix when there is
-    nothing to review."""
-    if format == "csv":
-        submissions = _csv_submissions(source, handle, max_submissions, max_lengths)
-    else:
-        submissions = _pretalx_submissions(source, handle.read(), max_submissions, max_lengths)
-    if not submissions.items and not submissions.skipped:
-        raise DataError(f"{source}: no submissions; add one per talk, each with a title and a description")
     if not submissions.items and not submissions.problems:
         reasons = "; ".join(submissions.skipped_lines())
-        raise DataError(f"{source}: no submission has a title or a description ({reasons}); "
+        raise DataError(f"{path}: no submission has a title or a description ({reasons}); "
                         "fill in each submission's title and description")
+    return submissions
+
+
+def parse_submissions(handle: IO[str] | str, source: str, format: str, limits: Limits = NO_LIMITS) -> Submissions:
+    """The one reader: the submissions of the text ``handle`` (or of the text
+    itself), a ``"csv"`` or ``"json"`` ``format``. ``source`` names the input
+    in messages (a path, "the body"). A CSV is read a row at a time: a file
+    of 100,000 rows is never held whole; JSON an entry at a time. Past
+    ``limits.submissions`` rows or entries, :class:`TooManySubmissions` is
+    raised at once; past ``limits.text`` characters of text,
+    :class:`TooMuchText`. Raises :class:`.DataError` naming ``source`` and
+    the fix when there are no submissions at all. Submissions without text
+    are skipped, all of them too: the API answers so (JSON Schema can't
+    require one submission of a list to have text), the command line stops
+    (:func:`read_submissions`)."""
+    if format == "csv":
+        rows = csv_rows(io.StringIO(handle, newline="") if isinstance(handle, str) else handle, source)
+        submissions = submissions_from_records(_limited(rows, source, limits.submissions), "CSV", limits)
+    else:
+        submissions = _json_submissions(source, handle if isinstance(handle, str) else handle.read(), limits)
+    if not submissions.items and not submissions.skipped:
+        raise DataError(f"{source}: no submissions; add one per talk, each with a title and a description")
     return submissions
 
 
@@ -226,61 +295,27 @@ def _bad_byte_offset(path: Path) -> int:
     return -1  # pragma: no cover: only called when decoding failed
 
 
-def _csv_submissions(source: str, handle, max_submissions: int | None, max_lengths) -> Submissions:
-    reader = csv.reader(handle)
-    try:
-        header = [name.strip() for name in next(reader, [])]
-        missing = [name for name in ("title", "description") if name not in header]
-        if missing:
-            raise DataError(
-                f"{source}: no {' and no '.join(repr(name) for name in missing)} column; the header must name at "
-                f"least title,description (found: {','.join(header) or 'nothing'}), or pass pretalx's submissions JSON")
-        records = _limited(_csv_records(reader, header), source, max_submissions)
-        return submissions_from_records(records, "CSV", max_lengths)
-    except csv.Error as error:
-        raise DataError(f"{source}: not a valid CSV (line {reader.line_num}: {error}); "
-                        "save it again as CSV from the spreadsheet") from None
+def _json_submissions(source: str, text: str, limits: Limits) -> Submissions:
+    entries = JsonEntries(text, source)
+    like_submissions = False  # whether an entry has a text field, as pretalx's submissions do
 
+    def noted():
+        nonlocal like_submissions
+        for entry in entries:
+            like_submissions = like_submissions or isinstance(entry, Mapping) and any(name in entry for name in _TEXT_FIELDS)
+            yield entry
 
-#: What :func:`_csv_records` yields for a row whose columns can't be trusted.
-_UNTRUSTED_ROW = object()
-
-
-def _csv_records(reader, header: list[str]) -> Iterator:
-    """Each data row of ``reader`` as a dict of ``header``; a row with more
-    fields than the header (an unquoted comma) can't be trusted to put the
-    text in its columns: it is yielded as :data:`_UNTRUSTED_ROW`, which is
-    unreadable. Blank lines are no rows."""
-    width = len(header)
-    for values in reader:
-        if not values:
-            continue
-        if len(values) > width and any(value.strip() for value in values[width:]):
-            yield _UNTRUSTED_ROW
-            continue
-        yield dict(zip(header, values + [""] * (width - len(values))))
-
-
-def _pretalx_submissions(source: str, text: str, max_submissions: int | None, max_lengths) -> Submissions:
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise DataError(f"{source}: not valid JSON (line {error.lineno}, column {error.colno}: {error.msg}); "
-                        "pass the saved response of pretalx's /api/events/<event>/submissions/ as it is") from None
-    if isinstance(document, dict) and isinstance(document.get("results"), list):
-        records, kind = document["results"], 'pretalx submissions JSON ({"count", "results"} response)'
-        if document.get("next"):
-            kind += "; more pages follow, only this one is read"
-    elif isinstance(document, list):
-        records, kind = document, "pretalx submissions JSON (a list of submissions)"
-    else:
-        raise DataError(f"{source}: JSON, but neither a JSON list of submissions nor pretalx's "
-                        '{"count": .., "results": [..]}; save the response of /api/events/<event>/submissions/')
-    if records and not any(isinstance(record, dict) and any(name in record for name in _TEXT_FIELDS)
-                           for record in records):
+    submissions = submissions_from_records(_limited(noted(), source, limits.submissions), "JSON", limits)
+    if (submissions.items or submissions.skipped) and not like_submissions:
         raise DataError(f"{source}: JSON, but no entry has a title, abstract or description as pretalx's "
                         "submissions do; save the response of /api/events/<event>/submissions/")
-    return submissions_from_records(_limited(records, source, max_submissions), kind, max_lengths)
+    if entries.pretalx_page:
+        submissions.format = 'pretalx submissions JSON ({"count", "results"} response)'
+        if entries.more_pages:
+            submissions.format += "; more pages follow, only this one is read"
+    else:
+        submissions.format = "pretalx submissions JSON (a list of submissions)"
+    return submissions
 
 
 def _text(value) -> str:

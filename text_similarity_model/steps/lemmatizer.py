@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import nullcontext
 from functools import cached_property
 from itertools import chain
 from numbers import Integral
@@ -27,7 +28,8 @@ OUTPUTS = ("lemmas", "text")
 _PROGRESS_MIN_DOCUMENTS = 2000
 
 # Caches of lemmatization results (per word, per token) stop growing past this
-# size, so hostile queries can't grow a worker's memory without bound.
+# size; with spaCy's memory zones around each query (LookupLemmatizer), hostile
+# queries of new words can't grow a worker's memory without bound.
 _CACHE_MAX = 200_000
 _DROPPED = None
 _MISSING = object()
@@ -251,13 +253,14 @@ class LemmatizationTransformer(DropsCachesWhenPickled, TransformerMixin, BaseEst
         check_is_fitted(self)
         if self._uses_blank_pipeline():
             # Seeded with the corpus' words; grows with the queries' (a copy: the fitted table stays as fitted).
-            return LookupLemmatizer(self._nlp, self.lemma_lookup_, dict(self.word_lemmas_))
+            return LookupLemmatizer(self._nlp, self.lemma_lookup_, dict(self.word_lemmas_), memory_zones=True)
         return self._lemmatize_with_pipeline
 
     def _lemmatize_with_pipeline(self, text: str) -> list[str]:
         if not text:
             return []
-        return [self._pipeline_lemma(token) for token in self._nlp(_prepare(text)) if _is_content(token)]
+        with self._nlp.memory_zone():  # what spaCy learns of this text is forgotten after it (see LookupLemmatizer)
+            return [self._pipeline_lemma(token) for token in self._nlp(_prepare(text)) if _is_content(token)]
 
     def _pipeline_lemma(self, token) -> str:
         return token.lemma_ if self.lemmatize else token.text
@@ -289,14 +292,21 @@ class LookupLemmatizer:
     itself (no prefix, suffix or infix rule applies to letters): it skips the
     tokenizer too. ``tests/test_pipeline_steps.py`` checks the lemmas equal
     spaCy's on the whole real corpus.
+
+    spaCy keeps every string and word it meets for the life of the process.
+    With ``memory_zones`` (the service's queries), what it learns of a text's
+    new words is freed once they are lemmatized (``nlp.memory_zone()``), and
+    only this class's bounded caches keep them (benchmarks/memory_growth_bench.py).
     """
 
-    def __init__(self, nlp, lookup: dict[str, str], word_lemmas: dict[str, tuple[str, ...]]):
+    def __init__(self, nlp, lookup: dict[str, str], word_lemmas: dict[str, tuple[str, ...]],
+                 memory_zones: bool = False):
         self.nlp = nlp
         self.lookup = lookup
         self.word_lemmas = word_lemmas
         self.token_lemmas: dict[int, str | None] = {}
         self.special_cases = frozenset(nlp.tokenizer.rules)
+        self.memory_zones = memory_zones
 
     def __call__(self, text: str) -> list[str]:
         """The kept lemmas of ``text`` (lowercased here), in text order."""
@@ -311,6 +321,19 @@ class LookupLemmatizer:
     def _with_new_chunks(self, chunks: list[str]) -> list[str]:
         word_lemmas = self.word_lemmas
         unseen = [chunk for chunk in dict.fromkeys(chunks) if chunk not in word_lemmas]
+        # Within the zone, spaCy's strings and lexemes of the new chunks are made; only plain strings leave it.
+        with self.nlp.memory_zone() if self.memory_zones else nullcontext():
+            found = self._chunk_lemmas(unseen)
+        if found and len(word_lemmas) < _CACHE_MAX:
+            word_lemmas.update(found)
+        lemmas: list[str] = []
+        for chunk in chunks:
+            chunk_lemmas = word_lemmas.get(chunk)
+            lemmas.extend(found[chunk] if chunk_lemmas is None else chunk_lemmas)
+        return lemmas
+
+    def _chunk_lemmas(self, unseen: list[str]) -> dict[str, tuple[str, ...]]:
+        """The lemmas of each chunk of ``unseen``, from spaCy's tokenizer and vocabulary."""
         found = {}
         strings = self.nlp.vocab.strings
         to_tokenize = []
@@ -330,13 +353,7 @@ class LookupLemmatizer:
             for chunk, end in zip(to_tokenize, ends):
                 found[chunk] = self._token_lemmas([orth for orth, _ in tokens[start:end]])
                 start = end
-        if found and len(word_lemmas) < _CACHE_MAX:
-            word_lemmas.update(found)
-        lemmas: list[str] = []
-        for chunk in chunks:
-            chunk_lemmas = word_lemmas.get(chunk)
-            lemmas.extend(found[chunk] if chunk_lemmas is None else chunk_lemmas)
-        return lemmas
+        return found
 
     def _token_lemmas(self, orths: list[int]) -> tuple[str, ...]:
         vocab, lookup, cache = self.nlp.vocab, self.lookup, self.token_lemmas
