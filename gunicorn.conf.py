@@ -70,6 +70,8 @@ def _services(server):
 
 
 def on_reload(server):
+    # Whatever the store's files hold, this returns: a model that can't be loaded is refused with
+    # one log line and the old one keeps serving (an exception here would stop the master).
     logging.getLogger("gunicorn.error").info("SIGHUP: reloading the model")
     if _services(server):
         _services(server).model_holder.reload()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from pathlib import Path
+from typing import NamedTuple
 
 from text_similarity_model import IncompatibleModelError, Model, PalestrasError
 from text_similarity_model.steps.ranking import ranking_backend
@@ -13,13 +14,22 @@ from text_similarity_model.store.versions import ModelStore
 log = logging.getLogger(__name__)
 
 
+class _Loaded(NamedTuple):
+    path: Path
+    model: Model
+    version_name: str | None  # the store's name of it (None for a lone file)
+    lineage: dict
+    report_problem: str | None
+
+
 class ModelHolder:
     """Holds the model loaded from the configured place, and only from there:
     a model file (``MODEL_PATH``), or the current version of a model store
     (``MODELS_DIR``), looked up again at each reload.
 
     ``reload()`` loads the file again and swaps it in only if it passes every
-    check; a bad file is refused and the current model keeps serving.
+    check; whatever is wrong with the files, it is refused with one log line
+    and the current model keeps serving.
     """
 
     def __init__(self, path: str | Path | None = None, store: ModelStore | None = None):
@@ -28,9 +38,9 @@ class ModelHolder:
         self.store = store
         self._fixed_path = None if path is None else Path(path)
         self._lock = threading.Lock()
-        self.path = self._locate()
-        self.model = _warmed_up(Model.deserialize(self.path), self.path)  # raises PalestrasError, naming the file
-        self.lineage = self._lineage()
+        loaded = self._load()  # raises PalestrasError, naming the file
+        self.path, self.model, self.version_name, self.lineage = loaded[:4]
+        _say_report_problem(loaded)
         if ranking_backend() == "compiled":
             log.info("ranking with the compiled kernel")
         else:
@@ -42,27 +52,35 @@ class ModelHolder:
         """Load the file again; return True if the new model now serves."""
         with self._lock:
             try:
-                path = self._locate()
-                candidate = _warmed_up(Model.deserialize(path), path)
+                loaded = self._load()
             except PalestrasError as error:
                 log.error("refused new model: %s; still serving version %s", error, self.model.version)
                 return False
+            except Exception:  # a bug, not a bad file: still no reason to stop serving
+                log.exception("refused new model: unexpected error (a bug: please report it with this "
+                              "traceback); still serving version %s", self.model.version)
+                return False
             previous = self.model.version
-            self.path, self.model = path, candidate
-            self.lineage = self._lineage()
-            log.info("model reloaded: version %s replaces %s", candidate.version, previous)
+            self.path, self.model, self.version_name, self.lineage = loaded[:4]
+            log.info("model reloaded: version %s replaces %s", loaded.model.version, previous)
+            _say_report_problem(loaded)
             return True
 
-    def _locate(self) -> Path:
-        return self._fixed_path if self.store is None else self.store.current_model_path()
-
-    def _lineage(self) -> dict:
-        """What the store knows of the served version: its evaluation figures,
-        the version it replaced, whether it was forced (empty for a lone file)."""
+    def _load(self) -> _Loaded:
         if self.store is None:
-            return {}
-        report = self.store.version(self.path.parent.name).report
-        return {key: report.get(key) for key in ("evaluation", "replaces", "forced")}
+            return _Loaded(self._fixed_path, _warmed_up(Model.deserialize(self._fixed_path), self._fixed_path),
+                           None, {}, None)
+        version = self.store.to_serve()
+        model = _warmed_up(Model.deserialize(version.model_path), version.model_path)
+        # What the store knows of it: its evaluation figures, the version it replaced, whether it was forced.
+        lineage = {key: version.report.get(key) for key in ("evaluation", "replaces", "forced")}
+        return _Loaded(version.model_path, model, version.name, lineage, version.report_problem)
+
+
+def _say_report_problem(loaded: _Loaded) -> None:
+    if loaded.report_problem:
+        log.warning("%s; serving version %s without its figures (GET /version shows none): restore the "
+                    "file, or promote a version whose report is whole", loaded.report_problem, loaded.version_name)
 
 
 def _warmed_up(model: Model, path: Path) -> Model:
