@@ -71,7 +71,7 @@ class ModelHolder:
             return _Loaded(self._fixed_path, _warmed_up(Model.deserialize(self._fixed_path), self._fixed_path),
                            None, {}, None)
         version = self.store.to_serve()
-        model = _warmed_up(Model.deserialize(version.model_path), version.model_path)
+        model = _warmed_up(version.load_model(), version.model_path)
         # What the store knows of it: its evaluation figures, the version it replaced, whether it was forced.
         lineage = {key: version.report.get(key) for key in ("evaluation", "replaces", "forced")}
         return _Loaded(version.model_path, model, version.name, lineage, version.report_problem)

@@ -111,7 +111,7 @@ def write_model_file(payload: bytes, metadata: dict, path: str | Path, signing_k
         "created_at": metadata.get("trained_at"),
         "libraries": metadata.get("libraries"),
     }
-    key = _signing_key(signing_key)
+    key = signing_key_or_environment(signing_key)
     if key is not None:
         manifest["hmac_sha256"] = _sign(manifest, key)
     manifest_bytes = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode("utf-8")
@@ -120,8 +120,10 @@ def write_model_file(payload: bytes, metadata: dict, path: str | Path, signing_k
     return manifest
 
 
-def read_model_file(path: str | Path, signing_key: bytes | None = None) -> tuple[bytes, dict]:
-    """Check a model file against its header, libraries and manifest.
+def read_model_file(path: str | Path, signing_key: bytes | None = None,
+                    version: str | None = None) -> tuple[bytes, dict]:
+    """Check a model file against its header, libraries and manifest, and,
+    given ``version``, that it was written (and signed) as that version.
 
     Returns ``(payload, metadata)``; the payload is safe to unpickle only
     because every check passed. Raises a :class:`ModelFileError` subclass
@@ -132,7 +134,9 @@ def read_model_file(path: str | Path, signing_key: bytes | None = None) -> tuple
     header, payload = _parse(path, content)
     metadata = header["metadata"]
     _check_libraries(path, metadata.get("libraries"))
-    _check_manifest(path, content, _signing_key(signing_key))
+    manifest = _check_manifest(path, content, signing_key_or_environment(signing_key))
+    if version is not None:
+        _check_version(path, version, manifest, metadata)
     return payload, metadata
 
 
@@ -218,6 +222,19 @@ def _check_manifest(path: Path, content: bytes, key: bytes | None) -> dict:
     return manifest
 
 
+def _check_version(path: Path, version: str, manifest: dict, metadata: dict) -> None:
+    """A store's version is served under its folder's name: the manifest (signed when there is a
+    key) and the header must say that name, so a version's files copied under another name (an
+    old version, a refused candidate) are refused, not served as the version that name was."""
+    written_as = {manifest.get("version"), metadata.get("version")}
+    if written_as != {version}:
+        raise TamperedModelError(
+            f"{manifest_path(path)}: written as version {manifest.get('version')!r}, found as version "
+            f"{version!r} (a version's files copied under another name); refusing it: make that version "
+            f"current by its own name (text_similarity_model models promote NAME), or retrain"
+        )
+
+
 def read_manifest(model_path: str | Path) -> dict:
     """The manifest beside ``model_path``; raises :class:`TamperedModelError` naming it and the fix
     when it is missing or not a manifest."""
@@ -248,7 +265,8 @@ def signature_matches(manifest: dict, key: bytes) -> bool:
         return False
 
 
-def _signing_key(explicit: bytes | None) -> bytes | None:
+def signing_key_or_environment(explicit: bytes | None = None) -> bytes | None:
+    """``explicit``, else ``MODEL_SIGNING_KEY``'s value, else None (no signing, no signature checked)."""
     if explicit is not None:
         return explicit
     value = os.environ.get(SIGNING_KEY_VARIABLE)

@@ -59,6 +59,13 @@ class StoredVersion:
     def model_path(self) -> Path:
         return self.folder / MODEL_FILE
 
+    def load_model(self, signing_key: bytes | None = None):
+        """The version's :class:`~.Model`, checked as any model file is, and
+        signed for this version's name: another version's files copied into
+        this folder are refused (raises :class:`ModelFileError` naming the file)."""
+        from ..model import Model
+
+        return Model.deserialize(self.model_path, signing_key, version=self.name)
 
     @property
     def trained_at(self) -> str:
@@ -120,7 +127,6 @@ class ModelStore:
         if problem:
             raise ModelFileError(f"{location}: {problem}; {fix}")
         return pointer
-
 
     def current(self) -> StoredVersion | None:
         name = self.pointer().get("version")
