@@ -39,8 +39,8 @@ from pathlib import Path
 
 import requests
 
-from text_similarity_model.paths import REAL_CSV, REPO_ROOT
-from text_similarity_model.store import POINTER_FILE
+from text_similarity_model.settings import REAL_CSV, REPO_ROOT
+from text_similarity_model.store.versions import POINTER_FILE
 
 sys.path.insert(0, str(REPO_ROOT))
 from benchmarks.worst_case_bench import TYPICAL  # noqa: E402
