@@ -1,13 +1,16 @@
-"""The served model, swappable in place when gunicorn reloads (SIGHUP)."""
+"""The served model, swappable in place when gunicorn reloads (SIGHUP), and
+the watch that reloads it when the model store's current version changes."""
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from pathlib import Path
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 from text_similarity_model import IncompatibleModelError, Model, PalestrasError
+from text_similarity_model.errors import ModelFileError
 from text_similarity_model.steps.ranking import ranking_backend
 from text_similarity_model.store.versions import ModelStore
 
@@ -38,6 +41,8 @@ class ModelHolder:
         self.store = store
         self._fixed_path = None if path is None else Path(path)
         self._lock = threading.Lock()
+        #: current.json's stamp when it was last read to (re)load: a later change is a new version.
+        self.pointer_stamp = None
         loaded = self._load()  # raises PalestrasError, naming the file
         self.path, self.model, self.version_name, self.lineage = loaded[:4]
         _say_report_problem(loaded)
@@ -70,11 +75,54 @@ class ModelHolder:
         if self.store is None:
             return _Loaded(self._fixed_path, _warmed_up(Model.deserialize(self._fixed_path), self._fixed_path),
                            None, {}, None)
+        self.pointer_stamp = self.store.pointer_stamp()  # before the read: a switch after it is seen as one
         version = self.store.to_serve()
         model = _warmed_up(version.load_model(), version.model_path)
         # What the store knows of it: its evaluation figures, the version it replaced, whether it was forced.
         lineage = {key: version.report.get(key) for key in ("evaluation", "replaces", "forced")}
         return _Loaded(version.model_path, model, version.name, lineage, version.report_problem)
+
+    # -- following the store without a signal (replicas on several hosts) -------
+
+    def store_switched(self, last_seen: tuple | None) -> tuple[bool, tuple | None]:
+        """Whether the store's current version differs from the served one, judged from a stat
+        of ``current.json`` (read only when the stat changed since ``last_seen`` and since the
+        last load); returns that and the stamp to pass next time. A pointer rewritten for the
+        served version (pruning) is no switch; a malformed one is (the reload says what's wrong)."""
+        stamp = self.store.pointer_stamp()
+        if stamp is None or stamp in (last_seen, self.pointer_stamp):
+            return False, last_seen if stamp is None else stamp
+        try:
+            named = self.store.pointer().get("version")
+        except ModelFileError:
+            named = None
+        return named is None or named != self.version_name, stamp
+
+    def watch_store(self, interval: float, reload: Callable[[], None]) -> threading.Thread:
+        """Every ``interval`` seconds, a stat of the store's ``current.json``; ``reload()`` when
+        the current version switched (gunicorn's master passes: send myself SIGHUP, so the
+        switch is SIGHUP's, with no failed request). Runs in a daemon thread of the calling
+        process only: forked workers don't inherit it."""
+        if self.store is None:
+            raise ValueError("a lone model file (MODEL_PATH) has no store to watch")
+
+        def watch() -> None:
+            last_seen = self.pointer_stamp
+            while True:
+                time.sleep(interval)
+                try:
+                    switched, last_seen = self.store_switched(last_seen)
+                    if switched:
+                        log.info("%s changed: loading the store's current version (serving %s)",
+                                 self.store.folder / "current.json", self.version_name)
+                        reload()
+                except Exception:  # a bug: say it, and keep watching
+                    log.exception("watching %s failed (a bug: please report it)", self.store.folder)
+
+        thread = threading.Thread(target=watch, name="palestras-store-watch", daemon=True)
+        thread.start()
+        log.info("following %s: a stat every %g s", self.store.folder / "current.json", interval)
+        return thread
 
 
 def _say_report_problem(loaded: _Loaded) -> None:

@@ -154,7 +154,10 @@ def wait_for_log(server, text, timeout=60):
 
 
 def serve(store, tmp_path):
-    return running_gunicorn(None, tmp_path, workers=1, extra_env={"MODEL_PATH": "", "MODELS_DIR": str(store.folder)})
+    # STORE_POLL_SECONDS=0: the service reloads on SIGHUP only, so each test sees exactly one reload
+    # (its watch could otherwise see the broken current.json first, and refuse it once more).
+    return running_gunicorn(None, tmp_path, workers=1, extra_env={
+        "MODEL_PATH": "", "MODELS_DIR": str(store.folder), "STORE_POLL_SECONDS": "0"})
 
 
 @pytest.mark.gunicorn

@@ -128,6 +128,16 @@ class ModelStore:
             raise ModelFileError(f"{location}: {problem}; {fix}")
         return pointer
 
+    def pointer_stamp(self) -> tuple | None:
+        """What a stat of ``current.json`` says of it (inode, modification time, size), None if it
+        can't be seen: changes whenever a command switches the current version (a new file is
+        renamed over it), without reading it."""
+        try:
+            status = os.stat(self.folder / POINTER_FILE)
+        except OSError:
+            return None
+        return status.st_ino, status.st_mtime_ns, status.st_size
+
     def current(self) -> StoredVersion | None:
         name = self.pointer().get("version")
         if name is None:
