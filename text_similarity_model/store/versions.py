@@ -13,7 +13,9 @@ A version's folder is written under a hidden name and renamed into
 is never written again. ``current.json`` is replaced atomically (write,
 fsync, rename): whatever is killed when, it names a complete version, the
 one before or the one after. The service serves the version it names
-(``api/model_holder.py``) and follows it on ``SIGHUP``.
+(``api/model_holder.py``) and follows it on ``SIGHUP``, and by itself when a
+stat of ``current.json`` changes (``STORE_POLL_SECONDS``: services on other
+hosts have no pid file to signal).
 """
 
 from __future__ import annotations
