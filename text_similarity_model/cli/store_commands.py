@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 
+from .. import settings
 from ..errors import ModelFileError, PalestrasError, TamperedModelError
 from ..store.checks import DEFAULT_THRESHOLDS, ThresholdError, Thresholds
 from ..store.services import reload_services
@@ -193,5 +194,7 @@ def _reload_services(arguments) -> int:
     for pid in signalled:
         print(f"reloading the service (pid {pid})")
     if not signalled:
-        print(f"no running service ({', '.join(pidfiles)}): the next start serves the new current version")
+        print(f"no running service ({', '.join(pidfiles)}) to signal: services on this store load the new current "
+              f"version by themselves (within STORE_POLL_SECONDS, {settings.STORE_POLL_SECONDS.get()} s here), "
+              "or at their next start")
     return len(signalled)
