@@ -1,7 +1,7 @@
 """gunicorn settings for the palestras API (``gunicorn -c gunicorn.conf.py``).
 
-Environment: ``BIND``, ``WORKERS``, ``PIDFILE``, ``LOG_LEVEL`` (defaults and
-meaning in ``text_similarity_model/settings.py``), ``PROMETHEUS_MULTIPROC_DIR``
+Environment: ``BIND``, ``WORKERS``, ``PIDFILE``, ``LOG_LEVEL``, ``STORE_POLL_SECONDS`` (defaults
+and meaning in ``text_similarity_model/settings.py``), ``PROMETHEUS_MULTIPROC_DIR``
 (default a private temporary directory: where the workers keep their metrics).
 """
 
@@ -10,8 +10,10 @@ import gc
 import logging
 import os
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 
 from text_similarity_model import settings
 
@@ -59,6 +61,13 @@ preload_app = True
 
 os.makedirs(os.path.dirname(pidfile) or ".", exist_ok=True)
 
+# How often the master looks at the store's current.json (when_ready below); checked
+# here, so that a bad value stops the start with one line rather than a traceback.
+try:
+    _store_poll_seconds = settings.STORE_POLL_SECONDS.seconds()
+except ValueError as error:
+    sys.exit(f"error: {error}")
+
 
 def _remove_metrics_dir(path, master_pid):
     if os.getpid() == master_pid:  # workers inherit this atexit, and exit before the master
@@ -83,9 +92,23 @@ def _services(server):
 
 
 def on_reload(server):
+    # Whatever the store's files hold, this returns: a model that can't be loaded is refused with
+    # one log line and the old one keeps serving (an exception here would stop the master).
     logging.getLogger("gunicorn.error").info("SIGHUP: reloading the model")
     if _services(server):
         _services(server).model_holder.reload()
+
+
+def when_ready(server):
+    # Services on several hosts share the store but not pid files to signal: each master
+    # follows current.json by itself, sending itself the SIGHUP a promotion would have sent.
+    # A thread of the master only (started after the app is preloaded; fork copies only the
+    # forking thread, so no worker runs one), and the reload is SIGHUP's, in the main thread:
+    # signalled directly, so that its wait for signals is interrupted at once.
+    holder = _services(server) and _services(server).model_holder
+    if holder and holder.store is not None and _store_poll_seconds > 0:
+        main = threading.main_thread().ident
+        holder.watch_store(_store_poll_seconds, lambda: signal.pthread_kill(main, signal.SIGHUP))
 
 
 def pre_fork(server, worker):

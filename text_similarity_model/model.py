@@ -334,14 +334,15 @@ class Model(DropsCachesWhenPickled):
         return model_file.write_model_file(payload, self.metadata, path, signing_key)
 
     @classmethod
-    def deserialize(cls, path: str | Path, signing_key: bytes | None = None) -> "Model":
+    def deserialize(cls, path: str | Path, signing_key: bytes | None = None, version: str | None = None) -> "Model":
         """Load a model written by :meth:`serialize`, checking it first.
 
         Raises :class:`ModelFileError` (or a subclass) naming the file when it
-        is missing, not a model, truncated, doesn't match its manifest, or was
-        written with incompatible library versions.
+        is missing, not a model, truncated, doesn't match its manifest, was
+        written with incompatible library versions, or (given ``version``, the
+        name a model store knows it by) was written as another version.
         """
-        payload, metadata = model_file.read_model_file(path, signing_key)
+        payload, metadata = model_file.read_model_file(path, signing_key, version)
         try:
             model = model_file.unpickle_model(payload)
         except Exception as error:  # an unpicklable payload is an incompatible one

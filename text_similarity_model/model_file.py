@@ -111,7 +111,7 @@ def write_model_file(payload: bytes, metadata: dict, path: str | Path, signing_k
         "created_at": metadata.get("trained_at"),
         "libraries": metadata.get("libraries"),
     }
-    key = _signing_key(signing_key)
+    key = signing_key_or_environment(signing_key)
     if key is not None:
         manifest["hmac_sha256"] = _sign(manifest, key)
     manifest_bytes = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode("utf-8")
@@ -120,19 +120,23 @@ def write_model_file(payload: bytes, metadata: dict, path: str | Path, signing_k
     return manifest
 
 
-def read_model_file(path: str | Path, signing_key: bytes | None = None) -> tuple[bytes, dict]:
-    """Check a model file against its header, libraries and manifest.
+def read_model_file(path: str | Path, signing_key: bytes | None = None,
+                    version: str | None = None) -> tuple[bytes, dict]:
+    """Check a model file against its header, libraries and manifest, and,
+    given ``version``, that it was written (and signed) as that version.
 
     Returns ``(payload, metadata)``; the payload is safe to unpickle only
     because every check passed. Raises a :class:`ModelFileError` subclass
-    naming the file and the fix otherwise.
+    naming the file and the fix otherwise, whatever the files hold.
     """
     path = Path(path)
     content = _read(path)
     header, payload = _parse(path, content)
     metadata = header["metadata"]
-    _check_libraries(path, metadata.get("libraries", {}))
-    _check_manifest(path, content, _signing_key(signing_key))
+    _check_libraries(path, metadata.get("libraries"))
+    manifest = _check_manifest(path, content, signing_key_or_environment(signing_key))
+    if version is not None:
+        _check_version(path, version, manifest, metadata)
     return payload, metadata
 
 
@@ -149,6 +153,9 @@ def _read(path: Path) -> bytes:
         raise ModelFileError(f"{path}: is a folder, not a model file")
     except PermissionError:
         raise ModelFileError(f"{path}: permission denied; make the model file readable")
+    except OSError as error:
+        raise ModelFileError(f"{path}: can't be read ({error.strerror or type(error).__name__}); "
+                             "check the disk or the mount it is on, or retrain it (make train)")
 
 
 def _parse(path: Path, content: bytes) -> tuple[dict, bytes]:
@@ -161,9 +168,12 @@ def _parse(path: Path, content: bytes) -> tuple[dict, bytes]:
     (header_length,) = _HEADER_LENGTH.unpack(content[len(MAGIC):start])
     try:
         header = json.loads(content[start:start + header_length].decode("utf-8"))
-        payload_bytes, payload_sha256 = header["payload_bytes"], header["payload_sha256"]
-    except (UnicodeDecodeError, ValueError, KeyError, TypeError):
-        raise ModelFileError(f"{path}: truncated or corrupt model header; {retrain}")
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        raise ModelFileError(f"{path}: truncated or corrupt model header; {retrain}") from None
+    problem = _header_problem(header)
+    if problem:
+        raise ModelFileError(f"{path}: corrupt model header ({problem}); {retrain}")
+    payload_bytes, payload_sha256 = header["payload_bytes"], header["payload_sha256"]
     payload = content[start + header_length:]
     if len(payload) != payload_bytes:
         problem = "truncated" if len(payload) < payload_bytes else "corrupt"
@@ -175,44 +185,90 @@ def _parse(path: Path, content: bytes) -> tuple[dict, bytes]:
     return header, payload
 
 
-def _check_libraries(path: Path, written_with: dict) -> None:
+def _header_problem(header) -> str | None:
+    """What the header lacks, None if nothing: checked before anything of it is used."""
+    if not isinstance(header, dict):
+        return "not a JSON object"
+    if not isinstance(header.get("metadata"), dict):
+        return "no metadata"
+    if type(header.get("payload_bytes")) is not int or not isinstance(header.get("payload_sha256"), str):
+        return "no payload size and hash"
+    return None
+
+
+def _check_libraries(path: Path, written_with) -> None:
     installed = library_versions()
+    written_with = written_with if isinstance(written_with, dict) else {}
     for library, components in _COMPATIBLE_COMPONENTS.items():
         wanted = written_with.get(library)
         have = installed[library]
-        if wanted is None or wanted.split(".")[:components] != have.split(".")[:components]:
+        if not isinstance(wanted, str) or wanted.split(".")[:components] != have.split(".")[:components]:
             raise IncompatibleModelError(
                 f"{path}: written with {library} {wanted} but {have} is installed; "
                 f"retrain it with these libraries (make train) or install {library}=={wanted}"
             )
 
 
-def _check_manifest(path: Path, content: bytes, key: bytes | None) -> None:
-    location = manifest_path(path)
+def _check_manifest(path: Path, content: bytes, key: bytes | None) -> dict:
+    manifest = read_manifest(path)
+    if hashlib.sha256(content).hexdigest() != manifest.get("sha256"):
+        raise TamperedModelError(
+            f"{path}: does not match its manifest {manifest_path(path).name} (tampered, truncated or swapped); "
+            "refusing to load it: retrain (make train) or restore the matching pair"
+        )
+    if key is not None and not signature_matches(manifest, key):
+        raise TamperedModelError(
+            f"{manifest_path(path)}: missing or wrong signature for {SIGNING_KEY_VARIABLE}; "
+            "refusing the model: sign it with the same key (train with the key set)"
+        )
+    return manifest
+
+
+def _check_version(path: Path, version: str, manifest: dict, metadata: dict) -> None:
+    """A store's version is served under its folder's name: the manifest (signed when there is a
+    key) and the header must say that name, so a version's files copied under another name (an
+    old version, a refused candidate) are refused, not served as the version that name was."""
+    written_as = {manifest.get("version"), metadata.get("version")}
+    if written_as != {version}:
+        raise TamperedModelError(
+            f"{manifest_path(path)}: written as version {manifest.get('version')!r}, found as version "
+            f"{version!r} (a version's files copied under another name); refusing it: make that version "
+            f"current by its own name (text_similarity_model models promote NAME), or retrain"
+        )
+
+
+def read_manifest(model_path: str | Path) -> dict:
+    """The manifest beside ``model_path``; raises :class:`TamperedModelError` naming it and the fix
+    when it is missing or not a manifest."""
+    location = manifest_path(model_path)
     try:
         manifest = json.loads(location.read_text("utf-8"))
     except FileNotFoundError:
         raise TamperedModelError(
-            f"{path}: no manifest {location.name} beside it, so its integrity can't be checked; "
+            f"{model_path}: no manifest {location.name} beside it, so its integrity can't be checked; "
             "retrain it (make train) or copy the manifest along with the model"
-        )
-    except (ValueError, UnicodeDecodeError):
+        ) from None
+    except OSError as error:
+        raise TamperedModelError(f"{location}: can't be read ({error.strerror or type(error).__name__}); "
+                                 "make it a readable file, or retrain the model (make train)") from None
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        raise TamperedModelError(f"{location}: not a valid manifest; retrain the model (make train)") from None
+    if not isinstance(manifest, dict):
         raise TamperedModelError(f"{location}: not a valid manifest; retrain the model (make train)")
-    if not isinstance(manifest, dict) or hashlib.sha256(content).hexdigest() != manifest.get("sha256"):
-        raise TamperedModelError(
-            f"{path}: does not match its manifest {location.name} (tampered, truncated or swapped); "
-            "refusing to load it: retrain (make train) or restore the matching pair"
-        )
-    if key is not None:
-        signature = manifest.get("hmac_sha256")
-        if not isinstance(signature, str) or not hmac.compare_digest(signature, _sign(manifest, key)):
-            raise TamperedModelError(
-                f"{location}: missing or wrong signature for {SIGNING_KEY_VARIABLE}; "
-                "refusing the model: sign it with the same key (train with the key set)"
-            )
+    return manifest
 
 
-def _signing_key(explicit: bytes | None) -> bytes | None:
+def signature_matches(manifest: dict, key: bytes) -> bool:
+    """Whether ``manifest`` is signed, with ``key``."""
+    signature = manifest.get("hmac_sha256")
+    try:
+        return isinstance(signature, str) and hmac.compare_digest(signature, _sign(manifest, key))
+    except (RecursionError, ValueError):  # a manifest nested just short of the parser's limit
+        return False
+
+
+def signing_key_or_environment(explicit: bytes | None = None) -> bytes | None:
+    """``explicit``, else ``MODEL_SIGNING_KEY``'s value, else None (no signing, no signature checked)."""
     if explicit is not None:
         return explicit
     value = os.environ.get(SIGNING_KEY_VARIABLE)

@@ -43,6 +43,17 @@ class Setting:
     def path(self, environ: dict | None = None) -> Path:
         return Path(self.get(environ))
 
+    def seconds(self, environ: dict | None = None) -> float:
+        """The value as a number of seconds, 0 or more; raises ValueError naming the variable."""
+        value = self.get(environ)
+        try:
+            seconds = float(value)
+        except ValueError:
+            seconds = -1.0
+        if not 0 <= seconds < float("inf"):
+            raise ValueError(f"{self.name}={value!r}: not a number of seconds (0 or more)")
+        return seconds
+
 
 MODELS_DIR = Setting("MODELS_DIR", str(REPO_ROOT / "models"),
                      "the model store: the service serves its current version, the model commands change it")
@@ -57,6 +68,9 @@ LOG_LEVEL = Setting("LOG_LEVEL", "info", "gunicorn's log level")
 REQUEST_BODY_SECONDS = Setting("REQUEST_BODY_SECONDS", "30",
                                "the longest a request's body may take to arrive at a gunicorn worker: 408 past it "
                                "(nginx receives the whole body before passing it on)")
+STORE_POLL_SECONDS = Setting("STORE_POLL_SECONDS", "5",
+                             "how often a service looks (a stat) at the store's current.json and loads a new current "
+                             "version by itself, as on SIGHUP; 0: only on SIGHUP")
 DATA = Setting("DATA", str(SAMPLE_CSV), "the talks CSV trained into an empty model store (make run, make train)")
 CRAWL_OUTPUT = Setting("CRAWL_OUTPUT", str(REPO_ROOT / "data" / "talks.csv"), "where make data writes the crawl")
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 import sys
 
-from ..errors import PalestrasError
+from .. import settings
+from ..errors import ModelFileError, PalestrasError, TamperedModelError
 from ..store.checks import DEFAULT_THRESHOLDS, ThresholdError, Thresholds
 from ..store.services import reload_services
 from . import options
@@ -128,7 +129,11 @@ def init_store(arguments) -> int:
         return 0
     legacy = store.folder / "model.pkl"
     if legacy.is_file():
-        version = adopt(legacy, store)
+        try:
+            version = adopt(legacy, store)  # checked (manifest, and its signature when a key is set) before unpickling
+        except TamperedModelError as error:
+            raise PalestrasError(f"{error}; not adopted into {store.folder}: move it away to start the store "
+                                 "from DATA instead") from None
         print(f"adopted {legacy} as {version.name}, the first version of {store.folder}")
         return 0
     result = update(arguments.data, store)
@@ -137,12 +142,21 @@ def init_store(arguments) -> int:
 
 
 def promote_version(arguments) -> int:
-    from ..model import Model
+    from ..store.promotion import signing_check
 
     store = _store(arguments)
     with store.lock():
         version = store.version(arguments.name)
-        Model.deserialize(version.model_path)  # refuse a version that would not load: before the switch
+        # Before the switch, what the services would refuse: a version that doesn't load, was
+        # written as another version, or isn't signed with their key (MODEL_SIGNING_KEY).
+        version.load_model()
+        try:
+            current = store.current()
+        except ModelFileError:
+            current = None  # a malformed pointer, which this promotion repairs: no witness of the services' key
+        signing = signing_check(current)
+        if not signing.passed:
+            raise PalestrasError(f"{signing.detail}; {version.name} not promoted")
         store.promote(version.name)
     _reload_services(arguments)
     print(f"promoted {version.name}")
@@ -180,5 +194,7 @@ def _reload_services(arguments) -> int:
     for pid in signalled:
         print(f"reloading the service (pid {pid})")
     if not signalled:
-        print(f"no running service ({', '.join(pidfiles)}): the next start serves the new current version")
+        print(f"no running service ({', '.join(pidfiles)}) to signal: services on this store load the new current "
+              f"version by themselves (within STORE_POLL_SECONDS, {settings.STORE_POLL_SECONDS.get()} s here), "
+              "or at their next start")
     return len(signalled)

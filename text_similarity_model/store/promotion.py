@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
+from ..errors import PalestrasError, TamperedModelError
+from ..model_file import SIGNING_KEY_VARIABLE, read_manifest, signature_matches, signing_key_or_environment
 from ..quality.measures import DEFAULT_K
 from .checks import DEFAULT_THRESHOLDS, Check, Thresholds, data_checks, evaluate_model, quality_checks
 from .versions import ModelStore, StoredVersion
@@ -80,6 +82,9 @@ def update(data_path: str | Path, store: ModelStore, thresholds: Thresholds = DE
     data_path = Path(data_path)
     with store.lock():
         current = store.current()
+        signing = signing_check(current)  # before the training: it can't change what the training writes
+        if not signing.passed and not force:
+            raise PalestrasError(f"{signing.detail}; nothing trained")
         from ..corpus import read_talks_csv
         from ..model import Model
 
@@ -92,7 +97,7 @@ def update(data_path: str | Path, store: ModelStore, thresholds: Thresholds = DE
              f"{len(report['editions'])} editions")
         echo(f"trained in {training.seconds:.1f} s: {training.vocabulary_size:,} terms")
         report["evaluation"] = _evaluated(model, thresholds, echo)
-        checks = data_checks(report, current, thresholds) + quality_checks(report, current, thresholds)
+        checks = [signing] + data_checks(report, current, thresholds) + quality_checks(report, current, thresholds)
         failed = [check for check in checks if not check.passed]
         promoted = force or not failed
         report["checks"] = [asdict(check) for check in checks]
@@ -127,6 +132,33 @@ def adopt(model_path: str | Path, store: ModelStore, thresholds: Thresholds = DE
         store.promote(version.name)
         _pruned(store, echo)
         return version
+
+
+def signing_check(current: StoredVersion | None) -> Check:
+    """Would the services accept a version signed (or not) with this process' ``MODEL_SIGNING_KEY``?
+
+    The current version is the witness of the services' key: when it is signed, they check
+    signatures (set with a key, they refuse an unsigned or wrongly signed version), so a new
+    version must be signed with the key that verifies it. When it is not signed, nothing tells
+    a key was set on the services, and any version passes."""
+    if current is None:
+        return Check("signature", True, "signature: first version of the store")
+    try:
+        manifest = read_manifest(current.model_path)
+    except TamperedModelError:
+        return Check("signature", True, f"signature: the current version {current.name} has no readable manifest")
+    if "hmac_sha256" not in manifest:
+        return Check("signature", True, f"signature: the current version {current.name} is not signed")
+    key = signing_key_or_environment()
+    if key is None:
+        return Check("signature", False, f"signature: the current version {current.name} is signed, so the "
+                                         f"services check signatures, but {SIGNING_KEY_VARIABLE} is not set here: "
+                                         f"set it to their key")
+    if not signature_matches(manifest, key):
+        return Check("signature", False, f"signature: {SIGNING_KEY_VARIABLE} is not the key that signed the "
+                                         f"current version {current.name}, the services' key: set theirs "
+                                         "(changing keys: docs/operating.md)")
+    return Check("signature", True, f"signature: {SIGNING_KEY_VARIABLE} verifies the current version {current.name}")
 
 
 def _evaluated(model: Model, thresholds: Thresholds, echo) -> dict | None:

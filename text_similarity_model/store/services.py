@@ -3,7 +3,9 @@
 A service (``make run``'s gunicorn, each replica of ``make run-prod``) loads
 the store's current version again on ``SIGHUP``, with no failed request. The
 commands that change the current version signal every service whose pid
-file they are given (paths or glob patterns).
+file they are given (paths or glob patterns); a service no pid file reaches
+(on another host) sees the change by itself within ``STORE_POLL_SECONDS``
+(``ModelHolder.watch_store``).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Layout of the store's folder (``MODELS_DIR``, default ``models/``)::
 
-    versions/VERSION/model.pkl        the model file (artifact.py's format)
+    versions/VERSION/model.pkl        the model file (model_file.py's format)
     versions/VERSION/model.pkl.json   its manifest (SHA-256, optional HMAC)
     versions/VERSION/report.json      what its training read, learned, measured and decided
     current.json                      {"version": ..., "history": [current, previous, ...]}
@@ -13,7 +13,9 @@ A version's folder is written under a hidden name and renamed into
 is never written again. ``current.json`` is replaced atomically (write,
 fsync, rename): whatever is killed when, it names a complete version, the
 one before or the one after. The service serves the version it names
-(``api/model_holder.py``) and follows it on ``SIGHUP``.
+(``api/model_holder.py``) and follows it on ``SIGHUP``, and by itself when a
+stat of ``current.json`` changes (``STORE_POLL_SECONDS``: services on other
+hosts have no pid file to signal).
 """
 
 from __future__ import annotations
@@ -47,15 +49,25 @@ class StoreBusy(PalestrasError):
 
 @dataclass(frozen=True)
 class StoredVersion:
-    """One version of the store: its name, folder and training report."""
+    """One version of the store: its name, folder and training report (``{}``
+    when unreadable: ``report_problem`` then says why)."""
 
     name: str
     folder: Path
     report: dict
+    report_problem: str | None = None
 
     @property
     def model_path(self) -> Path:
         return self.folder / MODEL_FILE
+
+    def load_model(self, signing_key: bytes | None = None):
+        """The version's :class:`~.Model`, checked as any model file is, and
+        signed for this version's name: another version's files copied into
+        this folder are refused (raises :class:`ModelFileError` naming the file)."""
+        from ..model import Model
+
+        return Model.deserialize(self.model_path, signing_key, version=self.name)
 
     @property
     def trained_at(self) -> str:
@@ -90,37 +102,71 @@ class ModelStore:
         if "/" in name or name.startswith(".") or not folder.is_dir():
             raise ModelFileError(
                 f"{self.folder}: no version {name!r}; `text_similarity_model models list` shows them")
+        # A version is usable without its report (what its training measured, not the model): what
+        # can't be read of it is left out, and said.
+        location = folder / REPORT_FILE
         try:
-            report = json.loads((folder / REPORT_FILE).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            report = {}  # a version is usable without its report; list shows what is known
+            report = json.loads(location.read_text(encoding="utf-8"))
+        except (OSError, ValueError, RecursionError) as error:
+            return StoredVersion(name, folder, {}, f"{location}: unreadable ({type(error).__name__})")
+        if not isinstance(report, dict):
+            return StoredVersion(name, folder, {}, f"{location}: not a JSON object")
         return StoredVersion(name, folder, report)
 
     def pointer(self) -> dict:
-        """``current.json``: ``{"version": ..., "history": [...]}``, or ``{}`` for an empty store."""
+        """``current.json``: ``{"version": NAME, "history": [NAME, ...]}``, or ``{}`` for an empty store.
+        Raises :class:`ModelFileError` naming the file and the fix when it is anything else."""
+        location = self.folder / POINTER_FILE
+        fix = (f"make a version current again with `text_similarity_model models promote VERSION` "
+               f"(the versions are the folders in {self.versions_folder})")
         try:
-            return json.loads((self.folder / POINTER_FILE).read_text(encoding="utf-8"))
+            pointer = json.loads(location.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return {}
-        except (OSError, ValueError) as error:
-            raise ModelFileError(f"{self.folder / POINTER_FILE}: unreadable ({error}); "
-                                 "point it at a version with `text_similarity_model models promote VERSION`")
+        except (OSError, ValueError, RecursionError) as error:
+            raise ModelFileError(f"{location}: unreadable ({type(error).__name__}); {fix}") from None
+        problem = _pointer_problem(pointer)
+        if problem:
+            raise ModelFileError(f"{location}: {problem}; {fix}")
+        return pointer
+
+    def pointer_stamp(self) -> tuple | None:
+        """What a stat of ``current.json`` says of it (inode, modification time, size), None if it
+        can't be seen: changes whenever a command switches the current version (a new file is
+        renamed over it), without reading it."""
+        try:
+            status = os.stat(self.folder / POINTER_FILE)
+        except OSError:
+            return None
+        return status.st_ino, status.st_mtime_ns, status.st_size
 
     def current(self) -> StoredVersion | None:
         name = self.pointer().get("version")
-        return None if name is None else self.version(name)
+        if name is None:
+            return None
+        try:
+            return self.version(name)
+        except ModelFileError:
+            raise ModelFileError(
+                f"{self.folder / POINTER_FILE}: names version {name!r}, which is not in {self.versions_folder}; "
+                "make an existing version current: `text_similarity_model models promote VERSION` "
+                "(`models list` shows them)") from None
 
     def previous(self) -> StoredVersion | None:
         history = self.pointer().get("history", [])
         return self.version(history[1]) if len(history) > 1 else None
 
-    def current_model_path(self) -> Path:
-        """The model file the service should serve; raises naming the fix when there is none."""
+    def to_serve(self) -> StoredVersion:
+        """The version the service should serve: the current one; raises naming the fix when there is none."""
         current = self.current()
         if current is None:
             raise ModelFileError(f"{self.folder}: no current model version; train one (make train, or make run "
                                  "to train the sample corpus)")
-        return current.model_path
+        return current
+
+    def current_model_path(self) -> Path:
+        """The model file of :meth:`to_serve`."""
+        return self.to_serve().model_path
 
     # -- writing --------------------------------------------------------------
 
@@ -177,9 +223,11 @@ class ModelStore:
         version = self.version(name)
         if not version.model_path.is_file():
             raise ModelFileError(f"{version.folder}: has no {MODEL_FILE}; promote a complete version")
-        pointer = self.pointer()
-        history = [name] + [other for other in pointer.get("history", []) if other != name]
-        self._write_pointer(history)
+        try:
+            earlier = self.pointer().get("history", [])
+        except ModelFileError:
+            earlier = []  # a malformed pointer: promoting a version is its repair
+        self._write_pointer([name] + [other for other in earlier if other != name])
         return version
 
     def rollback(self) -> StoredVersion:
@@ -220,6 +268,18 @@ class ModelStore:
         now = datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
         write_json_atomically(self.folder / POINTER_FILE,
                           {"version": history[0] if history else None, "history": history, "switched_at": now})
+
+
+def _pointer_problem(pointer) -> str | None:
+    """What is wrong with the content of ``current.json``, None if nothing."""
+    if not isinstance(pointer, dict):
+        return f"not a JSON object but {json.dumps(pointer)[:40]}"
+    name, history = pointer.get("version"), pointer.get("history", [])
+    if name is not None and not isinstance(name, str):
+        return f"its version {name!r} is not a version name"
+    if not isinstance(history, list) or not all(isinstance(other, str) for other in history):
+        return "its history is not a list of version names"
+    return None
 
 
 def _free_name(folder: Path, wanted: str) -> str:
