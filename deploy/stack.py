@@ -7,7 +7,8 @@ Environment (all optional; defaults and meaning in text_similarity_model/setting
 ``BIND`` (where nginx listens), ``REPLICAS`` (gunicorn instances, each with the
 repo's gunicorn.conf.py on its own loopback port and pid file
 ``PROD_DIR/replicas/replica-N.pid``), ``REPLICA_PORTS``, ``PROD_DIR``,
-``TLS_CERT`` and ``TLS_KEY``, ``RATE_LIMIT`` and ``RATE_BURST``, ``NGINX``;
+``TLS_CERT`` and ``TLS_KEY``, ``RATE_LIMIT`` and ``RATE_BURST``,
+``REVIEW_RATE_LIMIT`` and ``REVIEW_RATE_BURST``, ``OPERATOR_ALLOW``, ``NGINX``;
 ``WORKERS``, ``DATABASE_URL``, ``MODELS_DIR``, ``MODEL_PATH`` are read by every
 replica as ``make run`` reads them. ``PROMETHEUS_MULTIPROC_DIR`` is set to
 ``PROD_DIR/prometheus``, emptied at each start and shared by every replica.
@@ -20,6 +21,8 @@ checking that nginx is installed.
 from __future__ import annotations
 
 import grp
+import ipaddress
+import math
 import os
 import pwd
 import re
@@ -34,6 +37,13 @@ from text_similarity_model.settings import REPO_ROOT
 
 DEPLOY = REPO_ROOT / "deploy"
 BIN = Path(sys.executable).parent
+
+# nginx's timeouts and limits, in deploy/nginx.conf and in its messages. Reading
+# a replica's answer: above gunicorn's worker timeout (30 s, gunicorn.conf.py),
+# which bounds every request, so gunicorn gives up on a request before nginx does.
+READ_TIMEOUT_SECONDS = 35
+# The request line and each header fit one buffer of this size (nginx's default).
+HEADER_BUFFER_KB = 8
 
 
 class StackError(Exception):
@@ -68,6 +78,24 @@ def check_free(host: str, port: int, name: str) -> None:
                              f"another port ({'BIND' if name == 'BIND' else 'REPLICA_PORTS'})") from None
 
 
+def operator_allow(environ: dict) -> str:
+    """OPERATOR_ALLOW as nginx's ``allow`` lines."""
+    lines = []
+    for entry in re.split(r"[\s,]+", settings.OPERATOR_ALLOW.get(environ).strip()):
+        try:
+            lines.append(f"            allow {ipaddress.ip_network(entry, strict=False)};")
+        except ValueError:
+            raise StackError(f"OPERATOR_ALLOW: {entry!r} is neither an address nor a network; give addresses or "
+                             "networks separated by spaces, e.g. OPERATOR_ALLOW=\"127.0.0.1 ::1 10.0.0.7\"") from None
+    return "\n".join(lines)
+
+
+def upstream_servers(ports: list[int]) -> str:
+    """Each replica as a primary taken out by one failure, and as a backup never taken out (deploy/nginx.conf)."""
+    return "\n".join([*(f"        server 127.0.0.1:{p} max_fails=1 fail_timeout=2s;" for p in ports),
+                      *(f"        server 127.0.0.1:{p} backup max_fails=0;" for p in ports)])
+
+
 def nginx_binary() -> str:
     nginx = settings.NGINX.get()
     if not shutil.which(nginx):
@@ -93,6 +121,7 @@ def configure(environ: dict) -> tuple[Path, dict]:
 
     nginx = nginx_binary()
     host, port = host_and_port(settings.STACK_BIND.get(environ))
+    allow = operator_allow(environ)
     replicas = int(settings.REPLICAS.get(environ))
     if replicas < 1:
         raise StackError(f"REPLICAS={replicas}: at least 1")
@@ -100,12 +129,16 @@ def configure(environ: dict) -> tuple[Path, dict]:
     ports = ports or [port + n for n in range(1, replicas + 1)]
     if len(ports) != replicas:
         raise StackError(f"REPLICA_PORTS has {len(ports)} ports for REPLICAS={replicas}: give one per replica")
-    check_free(host, port, "BIND")
-    for replica_port in ports:
-        check_free("127.0.0.1", replica_port, "replica port")
 
     prod_dir = settings.PROD_DIR.path(environ).resolve()
     nginx_dir, replicas_dir = prod_dir / "nginx", prod_dir / "replicas"
+    control_socket = prod_dir / "supervisor.sock"
+    if len(str(control_socket)) > 100:  # a Unix socket's path has at most 107 bytes
+        raise StackError(f"PROD_DIR={prod_dir} is too long for supervisord's control socket in it: "
+                         "give a shorter PROD_DIR")
+    check_free(host, port, "BIND")
+    for replica_port in ports:
+        check_free("127.0.0.1", replica_port, "replica port")
     for folder in (nginx_dir / "tmp", replicas_dir):
         folder.mkdir(parents=True, exist_ok=True)
     # Metrics of a previous run would be added to this one's: empty once, here, for every replica.
@@ -126,6 +159,8 @@ def configure(environ: dict) -> tuple[Path, dict]:
                    "\n        ssl_protocols TLSv1.2 TLSv1.3;"
                    "\n        ssl_session_cache shared:tls:10m;")
     rate_limit, rate_burst = int(settings.RATE_LIMIT.get(environ)), int(settings.RATE_BURST.get(environ))
+    review_rate_limit = int(settings.REVIEW_RATE_LIMIT.get(environ))
+    review_rate_burst = int(settings.REVIEW_RATE_BURST.get(environ))
 
     (nginx_dir / "nginx.conf").write_text(render(DEPLOY / "nginx.conf", {
         "nginx_dir": nginx_dir,
@@ -137,16 +172,20 @@ def configure(environ: dict) -> tuple[Path, dict]:
         "cli_hint": CLI_HINT,
         "rate_limit": rate_limit,
         "rate_burst": rate_burst,
-        # One failure takes a replica out for 2 s; nginx then tries it again (a refused
-        # connection on loopback costs microseconds, so a replica back is used soon).
-        "upstream_servers": "\n".join(f"        server 127.0.0.1:{p} max_fails=1 fail_timeout=2s;" for p in ports),
+        "review_rate_limit": review_rate_limit,
+        "review_rate_burst": review_rate_burst,
+        "review_retry_after": math.ceil(60 / max(review_rate_limit, 1)),
+        "upstream_servers": upstream_servers(ports),
+        "operator_allow": allow,
+        "read_timeout": READ_TIMEOUT_SECONDS,
+        "header_buffer_kb": HEADER_BUFFER_KB,
         "listen": listen,
         "static_dir": REPO_ROOT / "api" / "static",
     }))
     # supervisord expands %(...)s in its values: a literal % is written %%.
     escape = {name: str(value).replace("%", "%%") for name, value in {
         "repo": REPO_ROOT, "python": sys.executable, "gunicorn": BIN / "gunicorn", "nginx": nginx,
-        "nginx_dir": nginx_dir, "prod_dir": prod_dir,
+        "nginx_dir": nginx_dir, "prod_dir": prod_dir, "control_socket": control_socket,
     }.items()}
     sections = "".join(
         render(DEPLOY / "supervisord-replica.conf", {

@@ -5,6 +5,7 @@ PALESTRAS_TEST_DATABASE_URL is set, all on loopback."""
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import shutil
 import signal
@@ -15,9 +16,12 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 
 from api import MAX_BODY_BYTES
 from text_similarity_model.settings import REPO_ROOT, SAMPLE_CSV
@@ -299,3 +303,179 @@ def test_sigterm_stops_everything_and_writes_the_request_log(stack, database_url
     rows = [row for row in logged_rows(database_url) if row["title"] == marker]
     assert answered and len(rows) == len(answered)
     assert not list((stack.prod_dir / "replicas").glob("*.pid"))  # a later `make reload` finds no stale replica
+
+
+# -- nginx's own errors, limits and logs --------------------------------------
+
+class FromAddress(requests.adapters.HTTPAdapter):
+    """Connections from another loopback address (127.0.0.2...): to nginx, another client."""
+
+    def __init__(self, address: str):
+        self.address = address
+        super().__init__()
+
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, **kwargs, source_address=(self.address, 0))
+
+
+def client_at(address: str) -> requests.Session:
+    session = requests.Session()
+    session.mount("http://", FromAddress(address))
+    return session
+
+
+def raw_answer(url: str, request: bytes) -> tuple[int, dict, bytes]:
+    """Send ``request`` as it is and read the answer: (status, headers, body)."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=60) as connection:
+        connection.sendall(request)
+        received = b""
+        while chunk := connection.recv(65536):
+            received += chunk
+            head, _, body = received.partition(b"\r\n\r\n")
+            lines = head.decode("latin-1").split("\r\n")
+            headers = dict(line.split(": ", 1) for line in lines[1:] if ": " in line)
+            if "Content-Length" in headers and len(body) >= int(headers["Content-Length"]):
+                break
+    return int(lines[0].split()[1]), headers, body
+
+
+def assert_api_error(status: int, headers, body: bytes, expected_status: int, words: str) -> None:
+    assert status == expected_status, (status, body)
+    assert headers["Content-Type"] == "application/json", headers
+    assert words in json.loads(body)["message"], body
+
+
+def test_every_error_nginx_answers_itself_is_the_api_s_json(stack):
+    # A request nginx can't read, a request line or a header over its buffers.
+    assert_api_error(*raw_answer(stack.url, b"NOT HTTP AT ALL\r\n\r\n"), 400, "malformed request")
+    long_query = "&".join(f"track=trilha-{n:04d}-" + "x" * 90 for n in range(100))
+    assert_api_error(*raw_answer(stack.url, f"GET /talks?{long_query} HTTP/1.1\r\nHost: x\r\n\r\n".encode()),
+                     414, "request line over 8 KB")
+    big_cookie = f"GET /health HTTP/1.1\r\nHost: x\r\nCookie: {'c' * 9000}\r\n\r\n".encode()
+    assert_api_error(*raw_answer(stack.url, big_cookie), 431, "a request header over 8 KB")
+    # Files nginx serves itself: no such file, or a method it doesn't take there.
+    missing = requests.get(stack.url + "/static/no-such.css", timeout=10)
+    assert_api_error(missing.status_code, missing.headers, missing.content, 404, "no such file;")
+    posted = requests.post(stack.url + "/static/palestras.css", timeout=10)
+    assert_api_error(posted.status_code, posted.headers, posted.content, 405, "GET and HEAD")
+    # An error of the API itself passes as the API wrote it.
+    unknown = requests.get(stack.url + "/no-such-endpoint", timeout=10)
+    assert unknown.status_code == 404 and "openapi.json" in unknown.json()["message"]
+
+
+def test_stats_and_metrics_answer_only_operator_addresses(stack):
+    for path in ("/stats", "/metrics"):
+        assert requests.get(stack.url + path, timeout=10).status_code == 200  # loopback: OPERATOR_ALLOW's default
+        elsewhere = client_at("127.0.0.2").get(stack.url + path, timeout=10)
+        assert_api_error(elsewhere.status_code, elsewhere.headers, elsewhere.content, 403, "OPERATOR_ALLOW")
+    # Everything else is everyone's.
+    assert client_at("127.0.0.2").get(stack.url + "/health", timeout=10).status_code == 200
+    assert client_at("127.0.0.2").post(stack.url + "/predict", json=QUERY, timeout=10).status_code == 200
+
+
+def test_the_log_has_each_request_with_the_client_s_address(stack):
+    marker = f"/talks/0/related?n_results=2&marker={uuid.uuid4().hex}"
+    assert client_at("127.0.0.2").get(stack.url + marker, timeout=10).status_code == 200
+    deadline = time.monotonic() + 30  # nginx writes its log buffer at least every second
+    while not (lines := [line for line in stack.log().splitlines() if marker in line]):
+        assert time.monotonic() < deadline, "no log line for the request:\n" + stack.log()[-3000:]
+        time.sleep(0.2)
+    assert len(lines) == 1, lines  # once: by nginx, not again by the replica (which saw only nginx's address)
+    assert lines[0].startswith("127.0.0.2 ") and f'"GET {marker} HTTP/1.1" 200 ' in lines[0], lines
+
+
+def test_reviews_have_a_rate_limit_of_their_own(stack):
+    review = [{"title": "Palestra sobre Python", "description": "Flask e APIs"}]
+    client = client_at("127.0.0.4")  # an address of its own: the other tests' reviews don't count
+    answers = [client.post(stack.url + "/review?n_results=1", json=review, timeout=60) for _ in range(10)]
+    # The defaults: 6 a minute (one more every 10 s), bursts of 3. The stack's prediction limit is far above.
+    statuses = [answer.status_code for answer in answers]
+    assert statuses[:4] == [200] * 4 and 429 in statuses[4:], statuses
+    limited = next(answer for answer in answers if answer.status_code == 429)
+    assert limited.headers["Retry-After"] == "10"
+    assert_api_error(429, limited.headers, limited.content, 429, "at most 6 a minute")
+    assert client.post(stack.url + "/predict", json=QUERY, timeout=10).status_code == 200  # predictions: their own limit
+
+
+def test_plain_http_on_the_https_port_is_answered_in_json(tls_stack):
+    status, headers, body = raw_answer(tls_stack.url.replace("https://", "http://"),
+                                       b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert_api_error(status, headers, body, 400, "HTTPS only")
+
+
+# -- replicas that fail, time out, or are gone ----------------------------------
+
+@pytest.fixture(scope="module")
+def frozen_stack(nginx, models_dir, tmp_path_factory):
+    """One worker a replica, which a test stops (SIGSTOP) to make a request slower than nginx's read
+    timeout: the app itself can't honestly be made that slow (gunicorn's worker timeout, 30 s, ends
+    any request before nginx's 35 s). gunicorn's own timeout is lifted here (GUNICORN_CMD_ARGS, this
+    fixture only) so that a master resumed after that long doesn't kill its worker for having been stopped."""
+    server = launch_stack(tmp_path_factory.mktemp("frozen-stack"), models_dir, extra_env={
+        "WORKERS": "1", "GUNICORN_CMD_ARGS": "--timeout 600", "RATE_LIMIT": "10000", "RATE_BURST": "10000",
+        "REVIEW_RATE_LIMIT": "10000", "REVIEW_RATE_BURST": "10000", "OPERATOR_ALLOW": "127.0.0.1 ::1 127.0.0.3"})
+    try:
+        server.wait_healthy()
+        yield server
+    finally:
+        server.stop()
+
+
+@contextmanager
+def frozen(stack, number: int):
+    """Replica ``number``'s master and worker stopped: its port accepts connections, nothing answers."""
+    group = stack.replica_pid(number)
+    os.killpg(group, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.killpg(group, signal.SIGCONT)
+
+
+def supervisorctl(stack, *arguments: str) -> str:
+    done = subprocess.run([str(Path(sys.executable).with_name("supervisorctl")), "-c",
+                           str(stack.prod_dir / "supervisord.conf"), *arguments], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def reviews_answered(stack) -> int:
+    """Reviews answered 200 by every replica, as /metrics counts them (the replicas share its files)."""
+    text = requests.get(stack.url + "/metrics", timeout=10).text
+    return sum(int(sample.value) for family in text_string_to_metric_families(text) for sample in family.samples
+               if sample.name == "palestras_http_requests_total" and sample.labels == {"endpoint": "review", "status": "200"})
+
+
+SMALL_REVIEW = [{"title": f"Palestra {n} sobre Python", "description": "Flask e APIs"} for n in range(3)]
+
+
+def test_operator_addresses_are_configurable(frozen_stack):
+    assert client_at("127.0.0.3").get(frozen_stack.url + "/metrics", timeout=10).status_code == 200
+    assert client_at("127.0.0.2").get(frozen_stack.url + "/metrics", timeout=10).status_code == 403
+
+
+def test_a_review_is_never_replayed_on_another_replica(frozen_stack):
+    before = reviews_answered(frozen_stack)
+    with frozen(frozen_stack, 1), frozen(frozen_stack, 2):
+        answer = requests.post(frozen_stack.url + "/review?n_results=1", json=SMALL_REVIEW, timeout=200)
+    # Resumed, each replica answers what it was sent meanwhile (to no one), then a /health behind it.
+    for url in frozen_stack.replica_urls:
+        assert requests.get(url + "/health", timeout=120).status_code == 200
+    assert reviews_answered(frozen_stack) == before + 1  # one replica did the work, not both
+    assert_api_error(answer.status_code, answer.headers, answer.content, 504, "no answer from the service within 35 s")
+
+
+def test_a_request_timing_out_on_the_last_replica_leaves_it_serving(frozen_stack):
+    assert "stopped" in supervisorctl(frozen_stack, "stop", "replica-1")
+    with frozen(frozen_stack, 2):
+        slow = requests.post(frozen_stack.url + "/review?n_results=1", json=SMALL_REVIEW, timeout=200)
+    assert_api_error(slow.status_code, slow.headers, slow.content, 504, "no answer")
+    # nginx counted a failure on replica 2, and replica 1 refuses connections: it still sends to replica 2.
+    statuses = [requests.post(frozen_stack.url + "/predict", json=QUERY, timeout=120).status_code for _ in range(5)]
+    assert statuses == [200] * 5
+    # No replica at all: 503, in the API's words.
+    assert "stopped" in supervisorctl(frozen_stack, "stop", "replica-2")
+    down = requests.post(frozen_stack.url + "/predict", json=QUERY, timeout=60)
+    assert_api_error(down.status_code, down.headers, down.content, 503, "not answering")
+    assert down.headers["Retry-After"] == "5"
