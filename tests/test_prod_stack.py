@@ -28,7 +28,8 @@ from text_similarity_model.settings import REPO_ROOT, SAMPLE_CSV
 
 from tests.support.database import logged_rows
 from tests.support.require import skip_or_fail
-from tests.support.servers import NGINX, alive, launch_stack, load, process_tree
+from tests.support.servers import (NGINX, Stack, alive, free_port, launch_gunicorn, launch_stack, load, process_tree,
+                                   wait_until_answering)
 
 pytestmark = [pytest.mark.gunicorn, pytest.mark.nginx, pytest.mark.slow]
 
@@ -479,3 +480,81 @@ def test_a_request_timing_out_on_the_last_replica_leaves_it_serving(frozen_stack
     down = requests.post(frozen_stack.url + "/predict", json=QUERY, timeout=60)
     assert_api_error(down.status_code, down.headers, down.content, 503, "not answering")
     assert down.headers["Retry-After"] == "5"
+
+
+# -- starting and stopping -------------------------------------------------------
+
+def launch_on(workdir, ports: list[int], models_dir, extra_env: dict | None = None) -> Stack:
+    """launch_stack on given ports (BIND's first, then the replicas'), e.g. those of a stack that ran before."""
+    launched = launch_stack(workdir, models_dir, extra_env={
+        "BIND": f"127.0.0.1:{ports[0]}", "REPLICA_PORTS": " ".join(map(str, ports[1:])), **(extra_env or {})})
+    return Stack(launched.process, f"http://127.0.0.1:{ports[0]}", [f"http://127.0.0.1:{p}" for p in ports[1:]],
+                 launched.prod_dir, launched.log_path)
+
+
+def test_the_port_opens_once_a_replica_answers(nginx, models_dir, tmp_path):
+    server = launch_stack(tmp_path, models_dir, extra_env={"WORKERS": "1"})
+    try:
+        host, port = server.url.removeprefix("http://").split(":")
+        deadline = time.monotonic() + 120
+        while True:  # until nginx's port accepts a connection
+            assert server.process.poll() is None and time.monotonic() < deadline, server.log()[-3000:]
+            with socket.socket() as probe:
+                if probe.connect_ex((host, int(port))) == 0:
+                    break
+            time.sleep(0.01)
+        statuses = [requests.post(server.url + "/predict", json=QUERY, timeout=60).status_code for _ in range(20)]
+        assert statuses == [200] * 20, server.log()[-3000:]
+    finally:
+        server.stop()
+
+
+def test_a_stack_killed_outright_leaves_nothing_running_and_starts_again(nginx, models_dir, tmp_path):
+    server = launch_stack(tmp_path, models_dir, extra_env={"WORKERS": "1"})
+    ports = [int(url.rsplit(":", 1)[1]) for url in [server.url, *server.replica_urls]]
+    try:
+        server.wait_healthy()
+        processes = process_tree(server.process.pid)
+        # As a terminal or a process manager might: TERM, and KILL before supervisord has stopped anything.
+        server.process.send_signal(signal.SIGTERM)
+        server.process.kill()
+        server.process.wait()
+        deadline = time.monotonic() + 60  # replicas stop gracefully: well within gunicorn's 30 s
+        while left := [pid for pid in processes if alive(pid)]:
+            assert time.monotonic() < deadline, f"still running: {left}\n" + server.log()[-3000:]
+            time.sleep(0.1)
+    finally:
+        server.stop()
+    again = launch_on(tmp_path, ports, models_dir, extra_env={"WORKERS": "1"})
+    try:
+        again.wait_healthy()  # every replica, then nginx
+        assert all(requests.get(url + "/health", timeout=10).status_code == 200 for url in again.replica_urls)
+        assert requests.post(again.url + "/predict", json=QUERY, timeout=10).status_code == 200
+    finally:
+        again.stop()
+
+
+def test_a_start_clears_what_a_killed_stack_left(nginx, models_dir, tmp_path):
+    ports = [free_port() for _ in range(3)]
+    replicas = (tmp_path / "prod" / "replicas")
+    replicas.mkdir(parents=True)
+    # replica-1.pid names a live process that is not a replica (a pid reused since): gunicorn would
+    # refuse to start ("Already running on PID"). replica-2 still runs, on its port, from a previous run.
+    (replicas / "replica-1.pid").write_text(f"{os.getpid()}\n")
+    leftover = launch_gunicorn(Path(""), tmp_path, workers=1, extra_env={
+        "MODEL_PATH": "", "MODELS_DIR": str(models_dir), "BIND": f"127.0.0.1:{ports[2]}",
+        "PIDFILE": str(replicas.resolve() / "replica-2.pid")})
+    try:
+        wait_until_answering(f"http://127.0.0.1:{ports[2]}/health", leftover.process, "the leftover replica",
+                             leftover.log, time.monotonic() + 60)
+        server = launch_on(tmp_path, ports, models_dir, extra_env={"WORKERS": "1"})
+        try:
+            server.wait_healthy()
+            assert leftover.process.wait(timeout=60) == 0  # stopped by the start, gracefully
+            assert f"replica-1.pid: pid {os.getpid()} is not a replica of this stack" in server.log()
+            assert f"replica-2 (pid {leftover.process.pid}) of a previous run is still running on its own" in server.log()
+            assert all(requests.get(url + "/health", timeout=10).status_code == 200 for url in server.replica_urls)
+        finally:
+            server.stop()
+    finally:
+        leftover.stop()
