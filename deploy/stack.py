@@ -7,26 +7,33 @@ Environment (all optional; defaults and meaning in text_similarity_model/setting
 ``BIND`` (where nginx listens), ``REPLICAS`` (gunicorn instances, each with the
 repo's gunicorn.conf.py on its own loopback port and pid file
 ``PROD_DIR/replicas/replica-N.pid``), ``REPLICA_PORTS``, ``PROD_DIR``,
-``TLS_CERT`` and ``TLS_KEY``, ``RATE_LIMIT`` and ``RATE_BURST``, ``NGINX``;
+``TLS_CERT`` and ``TLS_KEY``, ``RATE_LIMIT`` and ``RATE_BURST``,
+``REVIEW_RATE_LIMIT`` and ``REVIEW_RATE_BURST``, ``OPERATOR_ALLOW``, ``NGINX``;
 ``WORKERS``, ``DATABASE_URL``, ``MODELS_DIR``, ``MODEL_PATH`` are read by every
 replica as ``make run`` reads them. ``PROMETHEUS_MULTIPROC_DIR`` is set to
 ``PROD_DIR/prometheus``, emptied at each start and shared by every replica.
 
-Renders deploy/nginx.conf and deploy/supervisord.conf into PROD_DIR, has nginx
-check its configuration, then becomes supervisord. ``--check`` stops after
-checking that nginx is installed.
+Deals with what a previous run killed outright left in PROD_DIR (pid files,
+programs still running without their supervisord: one line each), renders
+deploy/nginx.conf and deploy/supervisord.conf into PROD_DIR, has nginx check
+its configuration, then becomes supervisord. ``--check`` stops after checking
+that nginx is installed.
 """
 
 from __future__ import annotations
 
 import grp
+import ipaddress
+import math
 import os
 import pwd
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from text_similarity_model import settings
@@ -34,6 +41,15 @@ from text_similarity_model.settings import REPO_ROOT
 
 DEPLOY = REPO_ROOT / "deploy"
 BIN = Path(sys.executable).parent
+
+# nginx's timeouts and limits, in deploy/nginx.conf and in its messages. Reading
+# a replica's answer: above gunicorn's worker timeout (30 s, gunicorn.conf.py),
+# which bounds every request, so gunicorn gives up on a request before nginx does.
+READ_TIMEOUT_SECONDS = 35
+# The request line and each header fit one buffer of this size (nginx's default).
+HEADER_BUFFER_KB = 8
+# A leftover replica gets gunicorn's graceful timeout (30 s) and a margin to stop.
+LEFTOVER_STOP_SECONDS = 40
 
 
 class StackError(Exception):
@@ -68,6 +84,136 @@ def check_free(host: str, port: int, name: str) -> None:
                              f"another port ({'BIND' if name == 'BIND' else 'REPLICA_PORTS'})") from None
 
 
+def operator_allow(environ: dict) -> str:
+    """OPERATOR_ALLOW as nginx's ``allow`` lines."""
+    lines = []
+    for entry in re.split(r"[\s,]+", settings.OPERATOR_ALLOW.get(environ).strip()):
+        try:
+            lines.append(f"            allow {ipaddress.ip_network(entry, strict=False)};")
+        except ValueError:
+            raise StackError(f"OPERATOR_ALLOW: {entry!r} is neither an address nor a network; give addresses or "
+                             "networks separated by spaces, e.g. OPERATOR_ALLOW=\"127.0.0.1 ::1 10.0.0.7\"") from None
+    return "\n".join(lines)
+
+
+def upstream_servers(ports: list[int]) -> str:
+    """Each replica as a primary taken out by one failure, and as a backup never taken out (deploy/nginx.conf)."""
+    return "\n".join([*(f"        server 127.0.0.1:{p} max_fails=1 fail_timeout=2s;" for p in ports),
+                      *(f"        server 127.0.0.1:{p} backup max_fails=0;" for p in ports)])
+
+
+# -- what a stack killed outright left behind ---------------------------------
+
+def _stat(pid: int) -> list[str] | None:
+    """/proc/PID/stat's fields after the command's name (state, ppid, pgrp...), or None if gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def running(pid: int) -> bool:
+    fields = _stat(pid)
+    return fields is not None and fields[0] not in ("Z", "X")
+
+
+def command_line(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def environment_of(pid: int) -> dict:
+    """PID's environment; empty if it can't be read (another user's process)."""
+    try:
+        entries = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return {}
+    return dict(entry.decode(errors="replace").split("=", 1) for entry in entries if b"=" in entry)
+
+
+def stop_leftover(pid: int, signal_number: int) -> None:
+    """Stop PID (its process group if it leads one, as supervisord's programs do) with
+    ``signal_number``, then SIGKILL if it is still running after LEFTOVER_STOP_SECONDS."""
+    leader = os.getpgid(pid) == pid
+
+    def members() -> list[int]:
+        if not leader:
+            return [pid] if running(pid) else []
+        found = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit() and (fields := _stat(int(entry.name))) and fields[2] == str(pid) \
+                    and fields[0] not in ("Z", "X"):
+                found.append(int(entry.name))
+        return found
+
+    for number, seconds in ((signal_number, LEFTOVER_STOP_SECONDS), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(pid, number) if leader else os.kill(pid, number)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + seconds
+        while members() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if not members():
+            return
+    raise StackError(f"pid {pid} left by a previous run does not stop: kill it (kill -KILL {pid})")
+
+
+def note(message: str) -> None:
+    print(f"run-prod: {message}", file=sys.stderr, flush=True)
+
+
+def clear_previous_run(prod_dir: Path, nginx_dir: Path, replicas_dir: Path) -> None:
+    """Refuse to start beside a stack running from the same PROD_DIR. Of one that was
+    killed outright (its supervisord by SIGKILL, before deploy/start_program.py made
+    its programs die with it), remove the pid files whose process is gone or is
+    another program's (a reused pid: gunicorn would refuse to start, "Already
+    running"), and stop its programs still running on their own: one line each."""
+    pidfile = prod_dir / "supervisord.pid"
+    pid = _read_pid(pidfile)
+    if pid and running(pid) and f"{prod_dir / 'supervisord.conf'}" in command_line(pid):
+        raise StackError(f"a stack already runs from PROD_DIR={prod_dir} (supervisord, pid {pid}): stop it "
+                         f"(kill -TERM {pid}), or give this one another PROD_DIR")
+    for pidfile in sorted(replicas_dir.glob("*.pid")):
+        _take_over(pidfile, pidfile.stem, signal.SIGTERM,
+                   lambda pid, pidfile=pidfile: environment_of(pid).get("PIDFILE") == str(pidfile), say_stale=True)
+    _take_over(nginx_dir / "nginx.pid", "nginx", signal.SIGQUIT,
+               lambda pid: f"-p {nginx_dir} " in command_line(pid), say_stale=False)
+
+
+def _read_pid(pidfile: Path) -> int | None:
+    try:
+        text = pidfile.read_text().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else 0
+
+
+def _take_over(pidfile: Path, name: str, stop_signal: int, ours, say_stale: bool) -> None:
+    pid = _read_pid(pidfile)
+    if pid is None:
+        return
+    if not pid or not running(pid):
+        pidfile.unlink(missing_ok=True)
+        if say_stale:
+            note(f"{pidfile}: stale ({'no pid in it' if not pid else f'pid {pid} is not running'}), removed")
+        return
+    if not ours(pid):
+        pidfile.unlink(missing_ok=True)
+        if say_stale:
+            note(f"{pidfile}: pid {pid} is not a replica of this stack (the pid was reused), removed")
+        return
+    parent = int((_stat(pid) or [0, 0])[1])
+    if parent and "supervisord" in command_line(parent):
+        raise StackError(f"{name} (pid {pid}) of another stack runs from PROD_DIR={pidfile.parents[1]}: stop that "
+                         f"stack (its supervisord is pid {parent}), or give this one another PROD_DIR")
+    note(f"{name} (pid {pid}) of a previous run is still running on its own: stopping it")
+    stop_leftover(pid, stop_signal)
+    pidfile.unlink(missing_ok=True)
+
+
 def nginx_binary() -> str:
     nginx = settings.NGINX.get()
     if not shutil.which(nginx):
@@ -93,6 +239,7 @@ def configure(environ: dict) -> tuple[Path, dict]:
 
     nginx = nginx_binary()
     host, port = host_and_port(settings.STACK_BIND.get(environ))
+    allow = operator_allow(environ)
     replicas = int(settings.REPLICAS.get(environ))
     if replicas < 1:
         raise StackError(f"REPLICAS={replicas}: at least 1")
@@ -100,12 +247,17 @@ def configure(environ: dict) -> tuple[Path, dict]:
     ports = ports or [port + n for n in range(1, replicas + 1)]
     if len(ports) != replicas:
         raise StackError(f"REPLICA_PORTS has {len(ports)} ports for REPLICAS={replicas}: give one per replica")
-    check_free(host, port, "BIND")
-    for replica_port in ports:
-        check_free("127.0.0.1", replica_port, "replica port")
 
     prod_dir = settings.PROD_DIR.path(environ).resolve()
     nginx_dir, replicas_dir = prod_dir / "nginx", prod_dir / "replicas"
+    control_socket = prod_dir / "supervisor.sock"
+    if len(str(control_socket)) > 100:  # a Unix socket's path has at most 107 bytes
+        raise StackError(f"PROD_DIR={prod_dir} is too long for supervisord's control socket in it: "
+                         "give a shorter PROD_DIR")
+    clear_previous_run(prod_dir, nginx_dir, replicas_dir)
+    check_free(host, port, "BIND")
+    for replica_port in ports:
+        check_free("127.0.0.1", replica_port, "replica port")
     for folder in (nginx_dir / "tmp", replicas_dir):
         folder.mkdir(parents=True, exist_ok=True)
     # Metrics of a previous run would be added to this one's: empty once, here, for every replica.
@@ -126,6 +278,8 @@ def configure(environ: dict) -> tuple[Path, dict]:
                    "\n        ssl_protocols TLSv1.2 TLSv1.3;"
                    "\n        ssl_session_cache shared:tls:10m;")
     rate_limit, rate_burst = int(settings.RATE_LIMIT.get(environ)), int(settings.RATE_BURST.get(environ))
+    review_rate_limit = int(settings.REVIEW_RATE_LIMIT.get(environ))
+    review_rate_burst = int(settings.REVIEW_RATE_BURST.get(environ))
 
     (nginx_dir / "nginx.conf").write_text(render(DEPLOY / "nginx.conf", {
         "nginx_dir": nginx_dir,
@@ -137,16 +291,22 @@ def configure(environ: dict) -> tuple[Path, dict]:
         "cli_hint": CLI_HINT,
         "rate_limit": rate_limit,
         "rate_burst": rate_burst,
-        # One failure takes a replica out for 2 s; nginx then tries it again (a refused
-        # connection on loopback costs microseconds, so a replica back is used soon).
-        "upstream_servers": "\n".join(f"        server 127.0.0.1:{p} max_fails=1 fail_timeout=2s;" for p in ports),
+        "review_rate_limit": review_rate_limit,
+        "review_rate_burst": review_rate_burst,
+        "review_retry_after": math.ceil(60 / max(review_rate_limit, 1)),
+        "upstream_servers": upstream_servers(ports),
+        "operator_allow": allow,
+        "read_timeout": READ_TIMEOUT_SECONDS,
+        "header_buffer_kb": HEADER_BUFFER_KB,
         "listen": listen,
         "static_dir": REPO_ROOT / "api" / "static",
     }))
     # supervisord expands %(...)s in its values: a literal % is written %%.
     escape = {name: str(value).replace("%", "%%") for name, value in {
         "repo": REPO_ROOT, "python": sys.executable, "gunicorn": BIN / "gunicorn", "nginx": nginx,
-        "nginx_dir": nginx_dir, "prod_dir": prod_dir,
+        "nginx_dir": nginx_dir, "prod_dir": prod_dir, "control_socket": control_socket,
+        "start_program": DEPLOY / "start_program.py",
+        "replica_health": " ".join(f"http://127.0.0.1:{p}/health" for p in ports),
     }.items()}
     sections = "".join(
         render(DEPLOY / "supervisord-replica.conf", {

@@ -17,7 +17,10 @@ def main() -> None:
     while True:
         sys.stdout.write("READY\n")
         sys.stdout.flush()
-        header = fields(sys.stdin.readline())
+        line = sys.stdin.readline()
+        if not line:  # supervisord is gone
+            return
+        header = fields(line)
         payload = fields(sys.stdin.read(int(header["len"])).split("\n", 1)[0])
         if header["eventname"] == "PROCESS_STATE_FATAL":
             print(f"run-prod: {payload['processname']} could not be started (its messages are above): "

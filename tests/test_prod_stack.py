@@ -5,7 +5,9 @@ PALESTRAS_TEST_DATABASE_URL is set, all on loopback."""
 from __future__ import annotations
 
 import gzip
+import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -15,6 +17,8 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 import requests
@@ -24,7 +28,8 @@ from text_similarity_model.settings import REPO_ROOT, SAMPLE_CSV
 
 from tests.support.database import logged_rows
 from tests.support.require import skip_or_fail
-from tests.support.servers import NGINX, alive, launch_stack, load, process_tree
+from tests.support.servers import (NGINX, Stack, alive, free_port, launch_gunicorn, launch_stack, load, process_tree,
+                                   wait_until_answering)
 
 pytestmark = [pytest.mark.gunicorn, pytest.mark.nginx, pytest.mark.slow]
 
@@ -299,3 +304,258 @@ def test_sigterm_stops_everything_and_writes_the_request_log(stack, database_url
     rows = [row for row in logged_rows(database_url) if row["title"] == marker]
     assert answered and len(rows) == len(answered)
     assert not list((stack.prod_dir / "replicas").glob("*.pid"))  # a later `make reload` finds no stale replica
+
+
+# -- nginx's own errors, limits and logs --------------------------------------
+
+@pytest.fixture(scope="module")
+def edge_stack(nginx, models_dir, tmp_path_factory):
+    """A stack of its own for nginx's limits and errors (the module's `stack` is stopped by a test):
+    /review's rate limit as by default, another operator address, one worker a replica, which a
+    test stops (SIGSTOP) to make a request slower than nginx's read timeout: the app itself can't
+    honestly be made that slow (gunicorn's worker timeout, 30 s, ends any request before nginx's
+    35 s). gunicorn's own timeout is lifted here (GUNICORN_CMD_ARGS, this fixture only) so that a
+    master resumed after that long doesn't kill its worker for having been stopped."""
+    server = launch_stack(tmp_path_factory.mktemp("edge-stack"), models_dir, extra_env={
+        "WORKERS": "1", "GUNICORN_CMD_ARGS": "--timeout 600", "RATE_LIMIT": "10000", "RATE_BURST": "10000",
+        "OPERATOR_ALLOW": "127.0.0.1 ::1 127.0.0.3"})
+    try:
+        server.wait_healthy()
+        yield server
+    finally:
+        server.stop()
+
+
+class FromAddress(requests.adapters.HTTPAdapter):
+    """Connections from another loopback address (127.0.0.2...): to nginx, another client."""
+
+    def __init__(self, address: str):
+        self.address = address
+        super().__init__()
+
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, **kwargs, source_address=(self.address, 0))
+
+
+def client_at(address: str) -> requests.Session:
+    session = requests.Session()
+    session.mount("http://", FromAddress(address))
+    return session
+
+
+def raw_answer(url: str, request: bytes) -> tuple[int, dict, bytes]:
+    """Send ``request`` as it is and read the answer: (status, headers, body)."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=60) as connection:
+        connection.sendall(request)
+        received = b""
+        while chunk := connection.recv(65536):
+            received += chunk
+            head, _, body = received.partition(b"\r\n\r\n")
+            lines = head.decode("latin-1").split("\r\n")
+            headers = dict(line.split(": ", 1) for line in lines[1:] if ": " in line)
+            if "Content-Length" in headers and len(body) >= int(headers["Content-Length"]):
+                break
+    return int(lines[0].split()[1]), headers, body
+
+
+def assert_api_error(status: int, headers, body: bytes, expected_status: int, words: str) -> None:
+    assert status == expected_status, (status, body)
+    assert headers["Content-Type"] == "application/json", headers
+    assert words in json.loads(body)["message"], body
+
+
+def test_every_error_nginx_answers_itself_is_the_api_s_json(edge_stack):
+    # A request nginx can't read, a request line or a header over its buffers.
+    assert_api_error(*raw_answer(edge_stack.url, b"NOT HTTP AT ALL\r\n\r\n"), 400, "malformed request")
+    long_query = "&".join(f"track=trilha-{n:04d}-" + "x" * 90 for n in range(100))
+    assert_api_error(*raw_answer(edge_stack.url, f"GET /talks?{long_query} HTTP/1.1\r\nHost: x\r\n\r\n".encode()),
+                     414, "request line over 8 KB")
+    big_cookie = f"GET /health HTTP/1.1\r\nHost: x\r\nCookie: {'c' * 9000}\r\n\r\n".encode()
+    assert_api_error(*raw_answer(edge_stack.url, big_cookie), 431, "a request header over 8 KB")
+    # Files nginx serves itself: no such file, or a method it doesn't take there.
+    missing = requests.get(edge_stack.url + "/static/no-such.css", timeout=10)
+    assert_api_error(missing.status_code, missing.headers, missing.content, 404, "no such file;")
+    posted = requests.post(edge_stack.url + "/static/palestras.css", timeout=10)
+    assert_api_error(posted.status_code, posted.headers, posted.content, 405, "GET and HEAD")
+    # An error of the API itself passes as the API wrote it.
+    unknown = requests.get(edge_stack.url + "/no-such-endpoint", timeout=10)
+    assert unknown.status_code == 404 and "openapi.json" in unknown.json()["message"]
+
+
+def test_stats_and_metrics_answer_only_operator_addresses(edge_stack):
+    for path in ("/stats", "/metrics"):
+        assert requests.get(edge_stack.url + path, timeout=10).status_code == 200  # loopback: OPERATOR_ALLOW's default
+        assert client_at("127.0.0.3").get(edge_stack.url + path, timeout=10).status_code == 200  # added to it here
+        elsewhere = client_at("127.0.0.2").get(edge_stack.url + path, timeout=10)
+        assert_api_error(elsewhere.status_code, elsewhere.headers, elsewhere.content, 403, "OPERATOR_ALLOW")
+    # Everything else is everyone's.
+    assert client_at("127.0.0.2").get(edge_stack.url + "/health", timeout=10).status_code == 200
+    assert client_at("127.0.0.2").post(edge_stack.url + "/predict", json=QUERY, timeout=10).status_code == 200
+
+
+def log_lines(stack, words: str) -> list[str]:
+    """The stack's log lines holding ``words``, once there is one (nginx writes its buffer every second)."""
+    deadline = time.monotonic() + 30
+    while not (lines := [line for line in stack.log().splitlines() if words in line]):
+        assert time.monotonic() < deadline, f"no log line with {words}:\n" + stack.log()[-3000:]
+        time.sleep(0.2)
+    return lines
+
+
+def test_the_log_has_each_request_with_the_client_s_address(edge_stack):
+    marker = f"/talks/0/related?n_results=2&marker={uuid.uuid4().hex}"
+    assert client_at("127.0.0.2").get(edge_stack.url + marker, timeout=10).status_code == 200
+    lines = log_lines(edge_stack, marker)
+    assert len(lines) == 1, lines  # once: by nginx, not again by the replica (which saw only nginx's address)
+    assert lines[0].startswith("127.0.0.2 ") and f'"GET {marker} HTTP/1.1" 200 ' in lines[0], lines
+
+
+def test_reviews_have_a_rate_limit_of_their_own(edge_stack):
+    review = [{"title": "Palestra sobre Python", "description": "Flask e APIs"}]
+    client = client_at("127.0.0.4")  # an address of its own: the other tests' reviews don't count
+    answers = [client.post(edge_stack.url + "/review?n_results=1", json=review, timeout=60) for _ in range(10)]
+    # The defaults: 6 a minute (one more every 10 s), bursts of 3. The stack's prediction limit is far above.
+    statuses = [answer.status_code for answer in answers]
+    assert statuses[:4] == [200] * 4 and 429 in statuses[4:], statuses
+    limited = next(answer for answer in answers if answer.status_code == 429)
+    assert limited.headers["Retry-After"] == "10"
+    assert_api_error(429, limited.headers, limited.content, 429, "at most 6 a minute")
+    assert client.post(edge_stack.url + "/predict", json=QUERY, timeout=10).status_code == 200  # predictions: their own limit
+
+
+def test_plain_http_on_the_https_port_is_answered_in_json(tls_stack):
+    status, headers, body = raw_answer(tls_stack.url.replace("https://", "http://"),
+                                       b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert_api_error(status, headers, body, 400, "HTTPS only")
+
+
+# -- replicas that fail, time out, or are gone ----------------------------------
+
+@contextmanager
+def frozen(stack, number: int):
+    """Replica ``number``'s master and worker stopped: its port accepts connections, nothing answers."""
+    group = stack.replica_pid(number)
+    os.killpg(group, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.killpg(group, signal.SIGCONT)
+
+
+def supervisorctl(stack, *arguments: str) -> str:
+    done = subprocess.run([str(Path(sys.executable).with_name("supervisorctl")), "-c",
+                           str(stack.prod_dir / "supervisord.conf"), *arguments], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+SMALL_REVIEW = [{"title": f"Palestra {n} sobre Python", "description": "Flask e APIs"} for n in range(3)]
+
+
+def test_a_review_is_never_replayed_on_another_replica(edge_stack):
+    agent = f"review-{uuid.uuid4().hex}"
+    with frozen(edge_stack, 1), frozen(edge_stack, 2):
+        answer = requests.post(edge_stack.url + "/review?n_results=1", json=SMALL_REVIEW, timeout=200,
+                               headers={"User-Agent": agent})
+    assert_api_error(answer.status_code, answer.headers, answer.content, 504, "no answer from the service within 35 s")
+    # nginx's log names every replica it sent the request to: one, not the other after the first timed out.
+    (line,) = log_lines(edge_stack, agent)
+    assert len(re.search(r" replica=(.+) replica_status=", line)[1].split(", ")) == 1, line
+
+
+def test_a_request_timing_out_on_the_last_replica_leaves_it_serving(edge_stack):
+    assert "stopped" in supervisorctl(edge_stack, "stop", "replica-1")
+    try:
+        with frozen(edge_stack, 2):
+            slow = requests.post(edge_stack.url + "/review?n_results=1", json=SMALL_REVIEW, timeout=200)
+        assert_api_error(slow.status_code, slow.headers, slow.content, 504, "no answer")
+        # nginx counted a failure on replica 2, and replica 1 refuses connections: it still sends to replica 2.
+        statuses = [requests.post(edge_stack.url + "/predict", json=QUERY, timeout=120).status_code for _ in range(5)]
+        assert statuses == [200] * 5
+        # No replica at all: 503, in the API's words.
+        assert "stopped" in supervisorctl(edge_stack, "stop", "replica-2")
+        down = requests.post(edge_stack.url + "/predict", json=QUERY, timeout=60)
+        assert_api_error(down.status_code, down.headers, down.content, 503, "not answering")
+        assert down.headers["Retry-After"] == "5"
+    finally:
+        supervisorctl(edge_stack, "start", "replica-1", "replica-2")
+        edge_stack.wait_healthy()
+
+
+# -- starting and stopping -------------------------------------------------------
+
+def launch_on(workdir, ports: list[int], models_dir, extra_env: dict | None = None) -> Stack:
+    """launch_stack on given ports (BIND's first, then the replicas'), e.g. those of a stack that ran before."""
+    launched = launch_stack(workdir, models_dir, extra_env={
+        "BIND": f"127.0.0.1:{ports[0]}", "REPLICA_PORTS": " ".join(map(str, ports[1:])), **(extra_env or {})})
+    return Stack(launched.process, f"http://127.0.0.1:{ports[0]}", [f"http://127.0.0.1:{p}" for p in ports[1:]],
+                 launched.prod_dir, launched.log_path)
+
+
+def test_the_port_opens_once_a_replica_answers(nginx, models_dir, tmp_path):
+    server = launch_stack(tmp_path, models_dir, extra_env={"WORKERS": "1"})
+    try:
+        host, port = server.url.removeprefix("http://").split(":")
+        deadline = time.monotonic() + 120
+        while True:  # until nginx's port accepts a connection
+            assert server.process.poll() is None and time.monotonic() < deadline, server.log()[-3000:]
+            with socket.socket() as probe:
+                if probe.connect_ex((host, int(port))) == 0:
+                    break
+            time.sleep(0.01)
+        statuses = [requests.post(server.url + "/predict", json=QUERY, timeout=60).status_code for _ in range(20)]
+        assert statuses == [200] * 20, server.log()[-3000:]
+    finally:
+        server.stop()
+
+
+def test_a_stack_killed_outright_leaves_nothing_running_and_starts_again(nginx, models_dir, tmp_path):
+    server = launch_stack(tmp_path, models_dir, extra_env={"WORKERS": "1"})
+    ports = [int(url.rsplit(":", 1)[1]) for url in [server.url, *server.replica_urls]]
+    try:
+        server.wait_healthy()
+        processes = process_tree(server.process.pid)
+        # As a terminal or a process manager might: TERM, and KILL before supervisord has stopped anything.
+        server.process.send_signal(signal.SIGTERM)
+        server.process.kill()
+        server.process.wait()
+        deadline = time.monotonic() + 60  # replicas stop gracefully: well within gunicorn's 30 s
+        while left := [pid for pid in processes if alive(pid)]:
+            assert time.monotonic() < deadline, f"still running: {left}\n" + server.log()[-3000:]
+            time.sleep(0.1)
+    finally:
+        server.stop()
+    again = launch_on(tmp_path, ports, models_dir, extra_env={"WORKERS": "1"})
+    try:
+        again.wait_healthy()  # every replica, then nginx
+        assert all(requests.get(url + "/health", timeout=10).status_code == 200 for url in again.replica_urls)
+        assert requests.post(again.url + "/predict", json=QUERY, timeout=10).status_code == 200
+    finally:
+        again.stop()
+
+
+def test_a_start_clears_what_a_killed_stack_left(nginx, models_dir, tmp_path):
+    ports = [free_port() for _ in range(3)]
+    replicas = (tmp_path / "prod" / "replicas")
+    replicas.mkdir(parents=True)
+    # replica-1.pid names a live process that is not a replica (a pid reused since): gunicorn would
+    # refuse to start ("Already running on PID"). replica-2 still runs, on its port, from a previous run.
+    (replicas / "replica-1.pid").write_text(f"{os.getpid()}\n")
+    leftover = launch_gunicorn(Path(""), tmp_path, workers=1, extra_env={
+        "MODEL_PATH": "", "MODELS_DIR": str(models_dir), "BIND": f"127.0.0.1:{ports[2]}",
+        "PIDFILE": str(replicas.resolve() / "replica-2.pid")})
+    try:
+        wait_until_answering(f"http://127.0.0.1:{ports[2]}/health", leftover.process, "the leftover replica",
+                             leftover.log, time.monotonic() + 60)
+        server = launch_on(tmp_path, ports, models_dir, extra_env={"WORKERS": "1"})
+        try:
+            server.wait_healthy()
+            assert leftover.process.wait(timeout=60) == 0  # stopped by the start, gracefully
+            assert f"replica-1.pid: pid {os.getpid()} is not a replica of this stack" in server.log()
+            assert f"replica-2 (pid {leftover.process.pid}) of a previous run is still running on its own" in server.log()
+            assert all(requests.get(url + "/health", timeout=10).status_code == 200 for url in server.replica_urls)
+        finally:
+            server.stop()
+    finally:
+        leftover.stop()

@@ -85,6 +85,12 @@ TLS_CERT = Setting("TLS_CERT", "", "PEM certificate: nginx speaks HTTPS (only) o
 TLS_KEY = Setting("TLS_KEY", "", "PEM key of TLS_CERT")
 RATE_LIMIT = Setting("RATE_LIMIT", "10", "requests a second per client address on the prediction endpoints")
 RATE_BURST = Setting("RATE_BURST", "20", "requests above RATE_LIMIT answered at once")
+REVIEW_RATE_LIMIT = Setting("REVIEW_RATE_LIMIT", "6",
+                            "POST /review calls a minute per client address (each reviews up to a call's submissions)")
+REVIEW_RATE_BURST = Setting("REVIEW_RATE_BURST", "3", "/review calls above REVIEW_RATE_LIMIT answered at once")
+OPERATOR_ALLOW = Setting("OPERATOR_ALLOW", "127.0.0.1 ::1",
+                         "addresses or networks (CIDR) allowed to read /stats and /metrics through nginx: "
+                         "loopback, plus e.g. the Prometheus host's address")
 
 
 def replica_pidfiles(environ: dict | None = None) -> str:
