@@ -72,10 +72,16 @@ def database_url(request, tmp_path):
     """An empty request-log database: SQLite, and the PostgreSQL .ci/run starts."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'requests.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def postgres_url():
+    """The PostgreSQL .ci/run starts, without the request log's tables."""
     if not POSTGRES_URL:
         skip_or_fail("no PostgreSQL: set PALESTRAS_TEST_DATABASE_URL (.ci/start-postgres prints one)",
                      "PALESTRAS_REQUIRE_POSTGRES")
-    from api.request_log import create_engine, metadata
+    from api.request_log_db import create_engine, metadata
 
     engine = create_engine(POSTGRES_URL)
     metadata.drop_all(engine)
