@@ -1,6 +1,7 @@
 """The request log on SQLite and on a real PostgreSQL."""
 
 import json
+import re
 import shutil
 import sqlite3
 import threading
@@ -273,3 +274,30 @@ def test_sqlite_busy_waits_never_hold_a_gevent_workers_other_requests(sample_mod
         wait_until(lambda: len(logged_rows(url)) == 2)
         assert requests.get(server.url + "/health", timeout=5).json()["request_log"] == "ok"
 
+
+# -- what the review page says is kept -----------------------------------------------------------
+
+#: Each column of a review's row, and how the page /revisar names it.
+REVIEW_COLUMNS_ON_THE_PAGE = {"created_at": "quando foi feita", "n_submissions": "quantas submissões",
+                              "n_results": "quantas palestras por submissão", "model_version": "a versão do modelo",
+                              "latency_ms": "o tempo de resposta"}
+
+
+def test_the_review_page_says_what_the_log_keeps_and_for_how_long(sample_model_path, tmp_path, monkeypatch):
+    from api.request_log_db import review_requests
+
+    monkeypatch.setenv("REQUEST_LOG_DAYS", "7")
+    url = f"sqlite:///{tmp_path / 'requests.db'}"
+    app = create_app({"MODEL_PATH": str(sample_model_path), "DATABASE_URL": url})
+    client = app.test_client()
+    page = client.get("/revisar").get_data(as_text=True)
+    said = " ".join(re.search(r'<p class="dica" id="o-que-fica">(.*?)</p>', page, re.S).group(1).split())
+    # A review: its counts, never its text.
+    assert set(REVIEW_COLUMNS_ON_THE_PAGE) == {column.name for column in review_requests.columns} - {"id"}
+    assert all(phrase in said for phrase in REVIEW_COLUMNS_ON_THE_PAGE.values()) and "nunca o texto" in said
+    # A search: its text, for REQUEST_LOG_DAYS days.
+    assert "com o título e a descrição pesquisados" in said and "por 7 dias" in said
+    assert client.post("/predict", json={"title": "Kubernetes", "description": "containers"}).status_code == 200
+    app.extensions["palestras"].request_log.close()
+    (row,) = logged_rows(url)
+    assert (row["title"], row["description"]) == ("Kubernetes", "containers")
