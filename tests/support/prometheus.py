@@ -12,7 +12,7 @@ from pathlib import Path
 import requests
 
 from tests.support.require import skip_or_fail
-from tests.support.servers import free_port, wait_until_answering
+from tests.support.servers import PORT_TAKEN, free_port, wait_until_answering
 
 SCRAPE_CONFIG = """\
 global:
@@ -68,16 +68,27 @@ def running_prometheus(targets: list[str], workdir: Path):
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "prometheus.yml"
     config.write_text(SCRAPE_CONFIG.format(targets=", ".join(f'"{target}"' for target in targets)))
-    port = free_port()
-    log_path = workdir / "prometheus.log"
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(
-            [binary, f"--config.file={config}", f"--storage.tsdb.path={workdir / 'data'}",
-             f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
-            cwd=workdir, stdout=log_file, stderr=subprocess.STDOUT)
-    server = Prometheus(process, f"http://127.0.0.1:{port}", log_path)
+    for attempt in range(5):
+        port = free_port()
+        log_path = workdir / "prometheus.log"
+        with log_path.open("wb") as log_file:
+            process = subprocess.Popen(
+                [binary, f"--config.file={config}", f"--storage.tsdb.path={workdir / 'data'}",
+                 f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
+                cwd=workdir, stdout=log_file, stderr=subprocess.STDOUT)
+        server = Prometheus(process, f"http://127.0.0.1:{port}", log_path)
+        try:
+            wait_until_answering(server.url + "/-/ready", process, "prometheus", server.log, time.monotonic() + 30)
+            break
+        except RuntimeError:
+            if process.poll() is None:  # never ready: killed, whatever happened
+                process.kill()
+                process.wait()
+                raise
+            if PORT_TAKEN[0] not in server.log() or attempt == 4:
+                raise
+            # The port was taken by another process meanwhile: another one.
     try:
-        wait_until_answering(server.url + "/-/ready", process, "prometheus", server.log, time.monotonic() + 30)
         yield server
     finally:
         process.terminate()
