@@ -36,12 +36,12 @@ def free_port() -> int:
 PORT_TAKEN = ("Address already in use", "is not free")
 
 
-def answered(url: str, endpoint: str = "predict") -> int:
-    """Requests to ``endpoint`` the service at ``url`` has answered 200, over all its workers (its /metrics)."""
+def answered(url: str, endpoint: str = "predict", status: str = "200") -> int:
+    """Requests to ``endpoint`` the service at ``url`` has answered with ``status``, over all its workers (its /metrics)."""
     text = requests.get(url + "/metrics", timeout=10).text
     return int(sum(sample.value for family in text_string_to_metric_families(text) for sample in family.samples
                    if sample.name == "palestras_http_requests_total"
-                   and sample.labels == {"endpoint": endpoint, "status": "200"}))
+                   and sample.labels == {"endpoint": endpoint, "status": status}))
 
 
 def wait_until_answering(url: str, process: subprocess.Popen, name: str, log, deadline: float, verify=True) -> None:
