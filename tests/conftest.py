@@ -32,6 +32,24 @@ def real_csv() -> Path:
 
 
 @pytest.fixture(scope="session")
+def real_talks(real_csv) -> pd.DataFrame:
+    """The real corpus' talks, as training reads them (treat as read-only)."""
+    from text_similarity_model.corpus import read_talks_csv
+
+    return read_talks_csv(real_csv)[0]
+
+
+@pytest.fixture(scope="session")
+def real_model(real_talks):
+    """A model trained once on the real corpus with the default pipeline (treat as read-only)."""
+    from text_similarity_model import Model
+
+    model = Model(version="real-test")
+    model.train(real_talks)
+    return model
+
+
+@pytest.fixture(scope="session")
 def trained_model(sample_talks):
     """A model trained once on the sample corpus (treat as read-only)."""
     from text_similarity_model import Model

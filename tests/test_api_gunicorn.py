@@ -9,10 +9,10 @@ from text_similarity_model import Model
 from tests.support.database import logged_rows
 from tests.support.servers import answered, launch_gunicorn, load, running_gunicorn
 from tests.support.waiting import wait_until
+from tests.support.queries import QUERY
 
 pytestmark = pytest.mark.gunicorn
 
-QUERY = {"title": "Deploy de modelos de machine learning", "description": "API REST com Flask e scikit-learn"}
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ import requests
 
 from tests.support.require import skip_or_fail
 from tests.support.servers import PORT_TAKEN, free_port, wait_until_answering
+from tests.support.waiting import wait_until
 
 SCRAPE_CONFIG = """\
 global:
@@ -50,14 +51,15 @@ class Prometheus:
     def wait_for(self, promql: str, expected: float, timeout: float = 60.0) -> list[dict]:
         """Query until ``promql`` is one series whose value is ``expected``; raises,
         with the last answer, if it isn't within ``timeout`` (a bound, not a measure)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            result = self.query(promql)
-            if len(result) == 1 and float(result[0]["value"][1]) == expected:
-                return result
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{promql} is {result}, not {expected}, after {timeout} s\n{self.log()[-2000:]}")
-            time.sleep(0.2)
+        last: list = []
+
+        def found():
+            last[:] = self.query(promql)
+            return len(last) == 1 and float(last[0]["value"][1]) == expected
+
+        wait_until(found, timeout, interval=0.2,
+                   message=lambda: f"{promql} is {last}, not {expected}, after {timeout} s\n{self.log()[-2000:]}")
+        return last
 
 
 @contextmanager

@@ -36,6 +36,11 @@ def free_port() -> int:
 PORT_TAKEN = ("Address already in use", "is not free")
 
 
+def served_version(url: str) -> str:
+    """The model version the service at ``url`` answers with (its /version)."""
+    return requests.get(url + "/version", timeout=10).json()["model_version"]
+
+
 def answered(url: str, endpoint: str = "predict", status: str = "200") -> int:
     """Requests to ``endpoint`` the service at ``url`` has answered with ``status``, over all its workers (its /metrics)."""
     text = requests.get(url + "/metrics", timeout=10).text

@@ -22,6 +22,7 @@ import time
 
 import requests
 
+
 # Headers that never end: the server waits for the blank line after them.
 PARTIAL_REQUEST = (b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                    b"Content-Length: 64\r\nX-Slow: " + b"s" * 100_000)
@@ -79,6 +80,7 @@ class SlowClients:
                 self._sockets[number] = self._open()
 
 
+# Its own copy of tests/support/queries.py's: this file also runs as a script.
 QUERY = {"title": "Deploy de modelos de machine learning", "description": "API REST com Flask e scikit-learn",
          "n_results": 5}
 
