@@ -56,9 +56,15 @@ def review():
         n_talks=thousands(len(model)),
         max_results=MAX_REVIEW_RESULTS,
         max_submissions=MAX_SUBMISSIONS,
+        log_days=_days(current_app.extensions["palestras"].request_log.retention_days),
         names={"cidade": {slug: city_name(slug) for slug in facets["cidade"]},
                "trilha": {slug: track_name(slug) for slug in facets["trilha"]}, "notas": TRACK_NOTES},
     )
+
+
+def _days(days: float) -> str:
+    """``REQUEST_LOG_DAYS`` as the page says it: "30", "1,5"; "" for 0 (rows kept for ever)."""
+    return f"{days:g}".replace(".", ",") if days > 0 else ""
 
 
 @blueprint.after_request

@@ -1,73 +1,48 @@
 """The request log: every answered query, written in the background.
 
 SQLite by default, PostgreSQL (or anything SQLAlchemy Core speaks) through
-``DATABASE_URL``. Requests only put a row on an in-process queue; a writer
+``DATABASE_URL``; the tables, the writes and the ``/stats`` figures are in
+``request_log_db.py``. Requests only put a row on an in-process queue; a writer
 thread per worker inserts them in batches, so workers never wait on the
-database nor on each other. When the database is unavailable, answers go on,
-rows wait (up to ``max_pending``) and are retried, the failure is logged and
-counted; ``close()`` (gunicorn's ``worker_exit``, or interpreter exit) writes
-what is still queued.
+database nor on each other. The writer is a real OS thread, also in a gevent
+worker: a database that waits (SQLite's busy wait, a PostgreSQL that stops
+answering) holds the writer, never the worker's other requests.
+
+When the database is unavailable or stalls, answers go on, rows wait and are
+retried, the failure is logged and counted; what waits is bounded in bytes
+(``max_pending_bytes``: past it new rows are dropped, counted) and in rows.
+The writer also deletes rows older than ``REQUEST_LOG_DAYS``, a bounded batch
+at a time between its writes. ``close()`` (gunicorn's ``worker_exit``, or
+interpreter exit) writes what is still queued.
 """
 
 from __future__ import annotations
 
+import _queue
 import atexit
 import logging
 import os
-import queue
+import sys
 import threading
 import time
-from datetime import datetime, timezone
-from pathlib import Path
+from datetime import datetime, timedelta, timezone
 
-import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from text_similarity_model.steps.text import without_lone_surrogates
+from text_similarity_model import settings
 
+from . import request_log_db as db
 from .metrics import RequestLogCounters
+from .request_log_db import create_engine, metadata, prediction_requests, review_requests, storable  # noqa: F401
 
 log = logging.getLogger(__name__)
 
-metadata = sa.MetaData()
-prediction_requests = sa.Table(
-    "prediction_requests",
-    metadata,
-    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, index=True),
-    sa.Column("kind", sa.String(16), nullable=False),  # "predict" or "related"
-    sa.Column("title", sa.Text, nullable=False),
-    sa.Column("description", sa.Text, nullable=False),
-    sa.Column("talk_index", sa.Integer, nullable=True),  # the talk asked about, for "related"
-    sa.Column("n_results", sa.Integer, nullable=False),
-    sa.Column("model_version", sa.String(200), nullable=False),
-    sa.Column("latency_ms", sa.Float, nullable=False),
-    sa.Column("result_indexes", sa.Text, nullable=False),  # JSON list of corpus rows
-)
-#: ``POST /review`` calls. Submissions to a call for papers are unpublished:
-#: the log keeps that a review happened, of how many, never their text.
-review_requests = sa.Table(
-    "review_requests",
-    metadata,
-    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, index=True),
-    sa.Column("n_submissions", sa.Integer, nullable=False),
-    sa.Column("n_results", sa.Integer, nullable=False),
-    sa.Column("model_version", sa.String(200), nullable=False),
-    sa.Column("latency_ms", sa.Float, nullable=False),
-)
-
 _STOP = object()
 
-
-def storable(text: str) -> str:
-    """Text as stored: verbatim, except what no database can hold.
-
-    NUL characters (refused by PostgreSQL) and lone surrogates (not encodable
-    as UTF-8) become U+FFFD.
-    """
-    return without_lone_surrogates(text).replace("\x00", "\ufffd")
+#: Bytes a queued row is counted for beyond its text: the dict, its keys, the
+#: datetime and numbers (measured with tracemalloc: ~1 KB on CPython 3.11).
+ROW_OVERHEAD_BYTES = 1024
 
 
 class RequestLog:
@@ -75,23 +50,35 @@ class RequestLog:
 
     ``counters`` (the app's metrics' :class:`RequestLogCounters`, else a
     registry of its own) count what happens to the rows, over every worker.
+    ``retention_days`` (default: ``REQUEST_LOG_DAYS``; 0 keeps every row):
+    the writer deletes older rows, ``retention_batch`` rows a table at a time,
+    every ``retention_interval`` seconds.
     """
 
     def __init__(self, url: str, flush_interval: float = 0.2, max_pending: int = 50_000,
-                 retry_interval: float = 1.0, counters: RequestLogCounters | None = None):
+                 retry_interval: float = 1.0, counters: RequestLogCounters | None = None,
+                 max_pending_bytes: int = 32 * 1024 * 1024, retention_days: float | None = None,
+                 retention_interval: float = 3600.0, retention_batch: int = 5_000):
         self.url = url
         self.flush_interval = flush_interval
         self.max_pending = max_pending
+        self.max_pending_bytes = max_pending_bytes
         self.retry_interval = retry_interval
+        self.retention_days = float(settings.REQUEST_LOG_DAYS.get()) if retention_days is None else retention_days
+        self.retention_interval = retention_interval
+        self.retention_batch = retention_batch
         self.counters = counters or RequestLogCounters()
         self._pid = None
-        self._start_lock = threading.Lock()
-        self._engine_pid = None
-        self._engine = None
-        # SQLite: the file's path, and its (device, inode) when last connected.
-        self._sqlite_path = _sqlite_path(url)
-        self._sqlite_file = None
-        self._schema_ready = False
+        # Real locks (also under gevent), held for no more than a few
+        # statements that never yield: a greenlet can't wait on another here.
+        self._start_lock = _real("_thread", "allocate_lock")()
+        self._bytes_lock = _real("_thread", "allocate_lock")()
+        self._pending_bytes = 0
+        self._overflowing = False
+        # The writer thread writes, requests read (/stats): each its own engine,
+        # so that no connection pool is shared between a thread and the greenlets.
+        self._writer_db = _Database(url, sqlite_busy_timeout=10.0)
+        self._reader_db = _Database(url, sqlite_busy_timeout=0.2)
         self.healthy = True
 
     # -- producer side (request handlers) ------------------------------------
@@ -109,8 +96,9 @@ class RequestLog:
             "latency_ms": latency_ms,
             "result_indexes": "[" + ", ".join(map(str, result_indexes)) + "]",  # a JSON list of ints
         }
-        self._ensure_writer()
-        self._queue.put(row)  # counted as queued by the writer, once per batch: no lock per request
+        size = ROW_OVERHEAD_BYTES + sys.getsizeof(row["title"]) + sys.getsizeof(row["description"]) + len(
+            row["result_indexes"])
+        self._put(row, size)
 
     def record_review(self, n_submissions: int, n_results: int, model_version: str, latency_ms: float) -> None:
         """A ``POST /review`` call: when, how many submissions, which model, how long; no text."""
@@ -121,8 +109,27 @@ class RequestLog:
             "model_version": model_version,
             "latency_ms": latency_ms,
         }
+        self._put(row, ROW_OVERHEAD_BYTES)
+
+    def _put(self, row: dict, size: int) -> None:
         self._ensure_writer()
-        self._queue.put(row)
+        with self._bytes_lock:
+            refused = self._pending_bytes + size > self.max_pending_bytes
+            if not refused:
+                self._pending_bytes += size
+            first_refused, self._overflowing = refused and not self._overflowing, refused
+        if refused:  # the database has not taken rows for a while: memory stays bounded
+            self.counters.add("dropped_rows")
+            if first_refused:
+                log.error("request log: %d bytes of rows wait for the database; dropping new rows until it "
+                          "takes them", self.max_pending_bytes)
+            return
+        self._queue.put((row, size))  # counted as queued by the writer, once per batch: no lock per request
+
+    @property
+    def pending_bytes(self) -> int:
+        """Bytes of the rows queued or held by the writer, not yet written."""
+        return self._pending_bytes
 
     def start(self) -> None:
         """Start this process's writer now rather than at the first request
@@ -134,7 +141,8 @@ class RequestLog:
         if self._pid != os.getpid():
             return
         self._queue.put(_STOP)
-        self._thread.join(timeout)
+        if self._stopped.acquire(timeout=timeout):
+            self._stopped.release()
         self._pid = None
 
     # -- writer thread -------------------------------------------------------
@@ -146,30 +154,40 @@ class RequestLog:
         with self._start_lock:
             if self._pid == os.getpid():
                 return
-            self._queue = queue.SimpleQueue()
-            self._thread = threading.Thread(target=self._write_forever, name="request-log", daemon=True)
-            self._thread.start()
+            # The C queue, never gevent's: the writer thread blocks on it, the greenlets only put.
+            self._queue = _queue.SimpleQueue()
+            self._pending_bytes, self._overflowing = 0, False
+            self._stopped = _real("_thread", "allocate_lock")()
+            self._stopped.acquire()  # released by the writer when it ends
+            _start_thread(self._write_forever, "request-log")
             self._pid = os.getpid()
             atexit.register(self.close)
 
     def _write_forever(self) -> None:
-        pending: list[dict] = []
+        try:
+            self._write_until_stopped(_real("time", "sleep"))
+        finally:
+            self._stopped.release()
+
+    def _write_until_stopped(self, sleep) -> None:
+        pending: list[tuple[dict, int]] = []
         # Rows are written at most once per flush_interval, all that queued
         # up in one transaction: one per request would cost more than the
         # prediction itself, and hold the GIL the requests need.
         next_write = time.monotonic() + self.flush_interval
+        next_retention = time.monotonic() + self.flush_interval
         stopping = False
         reported_pending = 0
         while not stopping:
             if pending:
                 # Sleep until the next write instead of waking for each row:
                 # a thread switch per request costs the requests the GIL.
-                time.sleep(max(next_write - time.monotonic(), 0.0))
+                sleep(max(next_write - time.monotonic(), 0.0))
                 item = None
             else:
                 try:
                     item = self._queue.get(timeout=self.flush_interval)
-                except queue.Empty:
+                except _queue.Empty:
                     item = None
             received = len(pending)
             while True:
@@ -180,36 +198,47 @@ class RequestLog:
                     pending.append(item)
                 try:
                     item = self._queue.get_nowait()
-                except queue.Empty:
+                except _queue.Empty:
                     break
             if len(pending) > received:
                 self.counters.add("queued", len(pending) - received)
             if len(pending) > self.max_pending:
                 overflow = len(pending) - self.max_pending
+                self._forget(pending[:overflow])
                 del pending[:overflow]
                 self.counters.add("dropped_rows", overflow)
                 log.error("request log: database unavailable too long; dropped %d oldest rows", overflow)
             now = time.monotonic()
             if pending and (stopping or now >= next_write):
-                written = self._write(pending)
+                written = self._write([row for row, _ in pending])
                 if written:
+                    self._forget(pending)
                     pending = []
-                next_write = now + (self.flush_interval if written else self.retry_interval)
+                # From the attempt's end: a write that waited (a busy SQLite, a stalled server) is not retried at once.
+                next_write = time.monotonic() + (self.flush_interval if written else self.retry_interval)
             if len(pending) != reported_pending:  # once per batch at most, like the counters
                 reported_pending = len(pending)
                 self.counters.set_pending(reported_pending)
+            if not stopping and not pending and now >= next_retention:
+                # One batch between two writes: a long backlog of old rows delays no write.
+                finished = self._retention_step()
+                next_retention = now + (self.retention_interval if finished else 0.0)
         if pending:
+            self._forget(pending)
             self.counters.add("dropped_rows", len(pending))
             self.counters.set_pending(0)
             log.error("request log: %d rows could not be written before shutdown", len(pending))
 
+    def _forget(self, items: list[tuple[dict, int]]) -> None:
+        with self._bytes_lock:
+            self._pending_bytes -= sum(size for _, size in items)
+
     def _write(self, rows: list[dict]) -> bool:
         """Insert ``rows``; True when done (rows refused by the database are counted and dropped)."""
         try:
-            with self.engine().begin() as connection:
-                self._create_schema(connection)
-                for table, table_rows in _by_table(rows):
-                    connection.execute(table.insert(), table_rows)
+            with self._writer_db.engine().begin() as connection:
+                self._writer_db.ensure_schema(connection)
+                db.insert(connection, rows)
         except DBAPIError as error:
             if error.connection_invalidated or isinstance(error, (sa.exc.OperationalError, sa.exc.InterfaceError)):
                 return self._failed(len(rows), error)
@@ -226,8 +255,9 @@ class RequestLog:
         # One bad row must not keep the batch out forever: find and drop it.
         for row in rows:
             try:
-                with self.engine().begin() as connection:
-                    connection.execute(_table_of(row).insert(), [row])
+                with self._writer_db.engine().begin() as connection:
+                    self._writer_db.ensure_schema(connection)
+                    db.insert(connection, [row])
                 self.counters.add("written")
             except (sa.exc.OperationalError, sa.exc.InterfaceError) as error:
                 return self._failed(len(rows), error)
@@ -238,20 +268,81 @@ class RequestLog:
 
     def _failed(self, n_rows: int, error: Exception) -> bool:
         self.counters.add("failed_writes")
-        self._schema_ready = False  # the database may come back empty (a new SQLite file)
+        self._writer_db.schema_ready = False  # the database may come back empty (a new SQLite file)
         if self.healthy:
             log.error("request log: can't write %d rows (%s); answers go on, retrying",
                       n_rows, str(error).splitlines()[0][:200])
         self.healthy = False
         return False
 
-    # -- database ------------------------------------------------------------
+    # -- retention -----------------------------------------------------------
+
+    def _retention_step(self) -> bool:
+        """Delete one batch of rows older than ``retention_days``; True when none is left.
+        (The first step, at the writer's start, also makes the schema: /stats reads it.)"""
+        cutoff = datetime.now(timezone.utc) - timedelta(days=self.retention_days)
+        try:
+            with self._writer_db.engine().begin() as connection:
+                self._writer_db.ensure_schema(connection)
+                if self.retention_days <= 0:
+                    return True
+                deleted = db.delete_older_than(connection, cutoff, self.retention_batch)
+        except SQLAlchemyError as error:  # tried again at the next interval; writes say if the database is down
+            log.warning("request log: could not delete old rows (%s)", str(error).splitlines()[0][:200])
+            return True
+        return deleted < self.retention_batch
+
+    def apply_retention(self) -> int:
+        """Delete every row older than ``retention_days`` now, batch after batch; how many.
+        (The writer does this by itself; for benchmarks and maintenance.)"""
+        cutoff = datetime.now(timezone.utc) - timedelta(days=self.retention_days)
+        total = 0
+        while self.retention_days > 0:
+            with self._writer_db.engine().begin() as connection:
+                self._writer_db.ensure_schema(connection)
+                deleted = db.delete_older_than(connection, cutoff, self.retention_batch)
+            total += deleted
+            if deleted < self.retention_batch:
+                break
+        return total
+
+    # -- reading -------------------------------------------------------------
 
     def engine(self) -> sa.Engine:
-        if self._engine_pid != os.getpid():  # never share connections across fork
-            self._engine = create_engine(self.url)
-            self._engine_pid = os.getpid()
-            self._schema_ready = False
+        """The engine requests read with (``/stats``)."""
+        return self._reader_db.engine()
+
+    def stats(self, window: int = 10_000) -> dict:
+        """Request counts and latency percentiles (of the last ``window`` requests)."""
+        answer: dict = {"request_log": self.counters.snapshot()}
+        try:
+            with self.engine().connect() as connection:
+                figures = db.read_stats(connection, window)
+        except SQLAlchemyError as error:
+            answer["database"] = f"unavailable: {str(error).splitlines()[0][:200]}"
+            return answer
+        answer["database"] = "ok"
+        answer.update(figures)
+        return answer
+
+
+class _Database:
+    """One engine per process for ``url``; for SQLite, connected to the file now at the path."""
+
+    def __init__(self, url: str, sqlite_busy_timeout: float):
+        self.url, self.sqlite_busy_timeout = url, sqlite_busy_timeout
+        self._pid = None
+        self._engine = None
+        # SQLite: the file's path, and its (device, inode) when last connected.
+        self._sqlite_path = db.sqlite_path(url)
+        self._sqlite_file = None
+        self.schema_ready = False
+
+    def engine(self) -> sa.Engine:
+        if self._pid != os.getpid():  # never share connections across fork
+            self._engine = create_engine(self.url, self.sqlite_busy_timeout)
+            self._pid = os.getpid()
+            self.schema_ready = False
             self._sqlite_file = None
         if self._sqlite_path is not None:
             # The pooled connection writes to the file it opened, even after that
@@ -259,122 +350,35 @@ class RequestLog:
             # taken *before* connecting, so a file swapped in between is noticed
             # on the next call (one needless reconnect at worst, never a stale one).
             # No lock: two threads racing here at worst both reconnect.
-            now_at_path = _file_identity(self._sqlite_path, create=True)
+            now_at_path = db.file_identity(self._sqlite_path, create=True)
             if now_at_path != self._sqlite_file:
                 self._engine.dispose()
-                self._schema_ready = False
+                self.schema_ready = False
                 self._sqlite_file = now_at_path
         return self._engine
 
-    def _create_schema(self, connection) -> None:
-        if not self._schema_ready:
-            metadata.create_all(connection, checkfirst=True)
-            self._schema_ready = True
-
-    def stats(self, window: int = 10_000) -> dict:
-        """Request counts and latency percentiles (of the last ``window`` requests)."""
-        answer: dict = {"request_log": self.counters.snapshot()}
-        try:
-            with self.engine().connect() as connection:
-                self._create_schema(connection)
-                connection.commit()
-                table = prediction_requests
-                by_kind = dict(connection.execute(
-                    sa.select(table.c.kind, sa.func.count()).group_by(table.c.kind)).all())
-                first, last = connection.execute(
-                    sa.select(sa.func.min(table.c.created_at), sa.func.max(table.c.created_at))).one()
-                reviews = connection.execute(sa.select(sa.func.count()).select_from(review_requests)).scalar_one()
-                latencies = connection.execute(
-                    sa.select(table.c.latency_ms).order_by(table.c.id.desc()).limit(window)).scalars().all()
-        except SQLAlchemyError as error:
-            answer["database"] = f"unavailable: {str(error).splitlines()[0][:200]}"
-            return answer
-        answer["database"] = "ok"
-        answer["requests"] = {"total": sum(by_kind.values()), **by_kind}
-        if reviews:
-            answer["requests"]["review"] = reviews  # not in the total nor the latencies: a batch, not a query
-        answer["first_request_at"] = _iso(first)
-        answer["last_request_at"] = _iso(last)
-        if latencies:
-            p50, p90, p99 = np.percentile(np.asarray(latencies), [50, 90, 99])
-            answer["latency_ms"] = {"window": len(latencies), "p50": round(float(p50), 3),
-                                    "p90": round(float(p90), 3), "p99": round(float(p99), 3),
-                                    "max": round(float(max(latencies)), 3)}
-        return answer
+    def ensure_schema(self, connection) -> None:
+        if not self.schema_ready:
+            db.create_schema(connection)
+            self.schema_ready = True
 
 
-def _table_of(row: dict) -> sa.Table:
-    return review_requests if "n_submissions" in row else prediction_requests
+def _gevent_patched() -> bool:
+    monkey = sys.modules.get("gevent.monkey")
+    return bool(monkey and monkey.is_module_patched("threading"))
 
 
-def _by_table(rows: list[dict]) -> list[tuple[sa.Table, list[dict]]]:
-    groups: dict[str, tuple[sa.Table, list[dict]]] = {}
-    for row in rows:
-        table = _table_of(row)
-        groups.setdefault(table.name, (table, []))[1].append(row)
-    return list(groups.values())
+def _real(module: str, name: str):
+    """The standard library's ``module.name``, as it was before gevent patched it (if it did)."""
+    if _gevent_patched():
+        return sys.modules["gevent.monkey"].get_original(module, name)
+    return getattr(sys.modules.get(module) or __import__(module), name)
 
 
-def create_engine(url: str) -> sa.Engine:
-    engine = _create_engine(url)
-    # A batch goes in as one multi-row INSERT (SQLAlchemy's "insertmanyvalues",
-    # which it uses without RETURNING only when asked): a per-row executemany
-    # costs the writer thread a GIL hand-off per row, slowing the requests.
-    engine.dialect.use_insertmanyvalues_wo_returning = True
-    return engine
-
-
-def _create_engine(url: str) -> sa.Engine:
-    if url.startswith("sqlite"):
-        database = _sqlite_path(url)
-        if database is not None:
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
-        # One pooled connection: closing the last connection to a WAL database
-        # checkpoints it, which per batch cost about as much as the inserts. A file
-        # moved or replaced is still followed by path (RequestLog.engine).
-        engine = sa.create_engine(url, connect_args={"timeout": 10}, pool_size=1)
-
-        @sa.event.listens_for(engine, "connect")
-        def _concurrent_writers(connection, _record):
-            # WAL lets the workers' writer threads and /stats readers overlap.
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=NORMAL")
-
-        return engine
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://"):]
-    return sa.create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 3})
-
-
-def _sqlite_path(url: str) -> str | None:
-    """The file of an ``sqlite:///...`` URL (None for other databases or memory)."""
-    if not url.startswith("sqlite"):
-        return None
-    database = sa.engine.make_url(url).database
-    return database if database and database != ":memory:" else None
-
-
-def _file_identity(path: str, create: bool = False) -> tuple[int, int] | None:
-    """(device, inode) of the file at ``path``; None when there is none.
-
-    ``create`` makes an empty file first (SQLite takes it as a new database),
-    so that the identity is known before a connection creates the file.
-    """
-    try:
-        if create:
-            with open(path, "ab"):
-                pass
-        status = os.stat(path)
-    except OSError:
-        return None
-    return status.st_dev, status.st_ino
-
-
-def _iso(value) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return value
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.isoformat().replace("+00:00", "Z")
+def _start_thread(target, name: str) -> None:
+    """Run ``target`` in a new OS thread. gevent's patched ``threading`` would
+    make it a greenlet, which blocks the whole worker whenever it waits in C."""
+    if _gevent_patched():
+        _real("_thread", "start_new_thread")(target, ())
+    else:
+        threading.Thread(target=target, name=name, daemon=True).start()

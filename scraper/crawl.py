@@ -9,8 +9,9 @@ markup) leaves an empty file where the previous talks were. This command:
    doesn't (Scrapy would retry every edition's page for minutes);
 2. runs the real ``scrapy crawl tdc`` into a new file beside ``OUTPUT``;
 3. replaces ``OUTPUT`` with it (atomically, after an fsync) only when the
-   crawl finished and wrote talks; otherwise the previous ``OUTPUT`` stays
-   as it was and the exit status is non-zero.
+   crawl finished, every page it needed was fetched (a 404 is the site's
+   broken link, counted apart) and it wrote talks; otherwise the previous
+   ``OUTPUT`` stays as it was and the exit status is non-zero.
 
 The counts file (``OUTPUT`` with ``.stats.json``, or ``--stats PATH``) gets
 the crawl's stats plus ``outcome`` and ``csv_replaced``: it says what
@@ -73,13 +74,18 @@ def main(argv: list[str] | None = None) -> int:
         returncode = subprocess.run(command, env=environment).returncode
         stats = _read_stats(candidate_stats)
         talks = int(stats.get("item_scraped_count", 0))
-        finished = returncode == 0 and stats.get("finish_reason") == "finished"
+        # Pages that failed after their retries (5xx, dropped connections, timeouts) leave a partial
+        # crawl: it must not replace a complete one. (404s are the site's broken links: counted apart.)
+        failed_pages = int(stats.get("tdc/pages_failed", 0))
+        finished = returncode == 0 and stats.get("finish_reason") == "finished" and not failed_pages
         replace = finished and talks > 0 and candidate.is_file()
         if replace:
             replace_atomically(candidate, output)
             outcome = f"wrote {talks} talks to {output}"
         elif not finished:
             reason = stats.get("finish_reason") or f"scrapy exited with status {returncode}"
+            if reason == "finished":
+                reason = f"{failed_pages} page{'s' if failed_pages > 1 else ''} could not be fetched"
             outcome = f"the crawl did not finish ({reason}); kept the previous {output}"
         else:
             outcome = f"the crawl wrote no talks; kept the previous {output}"

@@ -32,6 +32,24 @@ def real_csv() -> Path:
 
 
 @pytest.fixture(scope="session")
+def real_talks(real_csv) -> pd.DataFrame:
+    """The real corpus' talks, as training reads them (treat as read-only)."""
+    from text_similarity_model.corpus import read_talks_csv
+
+    return read_talks_csv(real_csv)[0]
+
+
+@pytest.fixture(scope="session")
+def real_model(real_talks):
+    """A model trained once on the real corpus with the default pipeline (treat as read-only)."""
+    from text_similarity_model import Model
+
+    model = Model(version="real-test")
+    model.train(real_talks)
+    return model
+
+
+@pytest.fixture(scope="session")
 def trained_model(sample_talks):
     """A model trained once on the sample corpus (treat as read-only)."""
     from text_similarity_model import Model
@@ -72,10 +90,16 @@ def database_url(request, tmp_path):
     """An empty request-log database: SQLite, and the PostgreSQL .ci/run starts."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'requests.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def postgres_url():
+    """The PostgreSQL .ci/run starts, without the request log's tables."""
     if not POSTGRES_URL:
         skip_or_fail("no PostgreSQL: set PALESTRAS_TEST_DATABASE_URL (.ci/start-postgres prints one)",
                      "PALESTRAS_REQUIRE_POSTGRES")
-    from api.request_log import create_engine, metadata
+    from api.request_log_db import create_engine, metadata
 
     engine = create_engine(POSTGRES_URL)
     metadata.drop_all(engine)

@@ -6,7 +6,8 @@ import pytest
 
 from text_similarity_model import Model
 
-QUERY = {"title": "Deploy de modelos de machine learning", "description": "API REST com Flask e scikit-learn"}
+from tests.support.queries import QUERY
+
 PREDICTION_FIELDS = {"title", "description", "trilha", "ano", "cidade", "trilha_url", "score", "index", "terms",
                      "same_talk"}
 

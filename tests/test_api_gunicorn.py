@@ -7,11 +7,12 @@ import requests
 from text_similarity_model import Model
 
 from tests.support.database import logged_rows
-from tests.support.servers import launch_gunicorn, load, running_gunicorn
+from tests.support.servers import answered, launch_gunicorn, load, running_gunicorn
+from tests.support.waiting import wait_until
+from tests.support.queries import QUERY
 
 pytestmark = pytest.mark.gunicorn
 
-QUERY = {"title": "Deploy de modelos de machine learning", "description": "API REST com Flask e scikit-learn"}
 
 
 @pytest.fixture(scope="module")
@@ -69,9 +70,9 @@ def test_startup_with_a_bad_model_exits_with_one_clear_line(tmp_path, sample_mod
 
 def test_request_log_with_two_workers_on_postgresql(sample_model_path, tmp_path, database_url):
     with running_gunicorn(sample_model_path, tmp_path, database_url=database_url, workers=2) as server:
-        with load(server.url, seconds=3, concurrency=4) as result:
-            pass
-        assert result["failed"] == 0 and result["ok"] > 20
+        with load(server.url, seconds=300, concurrency=4, stop_when_done=True) as result:
+            wait_until(lambda: answered(server.url) >= 40, timeout=120)
+        assert result["failed"] == 0 and result["ok"] >= 40
         stats_before_stop = requests.get(server.url + "/stats", timeout=10).json()
     # SIGTERM: the workers wrote everything they had queued before exiting.
     assert len(logged_rows(database_url)) == result["ok"]

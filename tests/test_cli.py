@@ -1,22 +1,15 @@
 """The training command through a subprocess, as a user runs it."""
 
 import json
-import subprocess
-import sys
 
 import pytest
 
 from text_similarity_model import Model
 
+from tests.support.cli import run_cli
+
 # Each test starts Python in a subprocess (seconds to import the stack; some train).
 pytestmark = pytest.mark.slow
-
-
-def run_cli(*arguments, cwd=None):
-    return subprocess.run(
-        [sys.executable, "-m", "text_similarity_model", *map(str, arguments)],
-        capture_output=True, text=True, timeout=300, cwd=cwd,
-    )
 
 
 def test_train_then_predict(tmp_path, sample_csv):

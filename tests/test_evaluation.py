@@ -2,8 +2,6 @@
 
 import json
 import math
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
@@ -17,12 +15,7 @@ from text_similarity_model.quality.evaluation import leave_one_out, split_year
 from text_similarity_model.quality.measures import ndcg_at_k, precision_at_k, ranking_metrics, reciprocal_rank
 from text_similarity_model.steps.pipeline import BASELINE_PARAMS, DEFAULT_PARAMS
 
-
-def run_cli(*arguments):
-    return subprocess.run(
-        [sys.executable, "-m", "text_similarity_model", *map(str, arguments)],
-        capture_output=True, text=True, timeout=300,
-    )
+from tests.support.cli import run_cli
 
 
 # -- the metrics, one query at a time -------------------------------------------
@@ -185,10 +178,8 @@ def test_lemmatizer_text_output_joins_the_lemmas():
 
 @pytest.mark.real_corpus
 @pytest.mark.slow
-def test_real_corpus_baseline_and_default_figures(real_csv):
-    from text_similarity_model.corpus import read_talks_csv
-
-    talks, _ = read_talks_csv(real_csv)
+def test_real_corpus_baseline_and_default_figures(real_talks):
+    talks = real_talks
     baseline = leave_one_out(talks, BASELINE_PARAMS).overall()
     # The original design's figures (P@5 = 0.235, MRR = 0.41 as first reported).
     assert baseline["precision@5"] == pytest.approx(0.234, abs=0.002)

@@ -14,7 +14,8 @@ from api.schemas import MAX_RESULTS
 from text_similarity_model import Model
 from text_similarity_model.model import N_TERMS
 
-QUERY = {"title": "Deploy de modelos de machine learning", "description": "API REST com Flask e scikit-learn"}
+from tests.support.queries import QUERY
+
 
 
 def reference_ranking(model, scores, n_results, keep=lambda index: True):

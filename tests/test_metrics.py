@@ -2,9 +2,6 @@
 real gunicorn (workers and replicas summed), and through a real Prometheus."""
 
 import re
-import subprocess
-import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -17,8 +14,10 @@ from text_similarity_model import Model
 
 from tests.support.prometheus import running_prometheus
 from tests.support.servers import running_gunicorn
+from tests.support.queries import QUERY
+from tests.support.cli import train_file
+from tests.support.waiting import wait_until
 
-QUERY = {"title": "Deploy de modelos de machine learning", "description": "API REST com Flask e scikit-learn"}
 BLANK = {"title": " ", "description": ""}
 
 
@@ -117,11 +116,6 @@ def test_a_private_metrics_directory_is_removed_when_gunicorn_stops(sample_model
     assert not directory.exists()
 
 
-def _train(data: Path, model_path: Path, version: str) -> None:
-    subprocess.run([sys.executable, "-m", "text_similarity_model", "train-file", str(data), str(model_path), "--version", version],
-                   check=True, capture_output=True)
-
-
 def _served_versions(server) -> set[str]:
     return {dict(labels)["version"] for name, labels in _metrics_of(server) if name == "palestras_model_info"}
 
@@ -130,15 +124,13 @@ def _served_versions(server) -> set[str]:
 @pytest.mark.slow
 def test_the_model_info_follows_a_reload(sample_csv, tmp_path):
     model_path = tmp_path / "model.pkl"
-    _train(sample_csv, model_path, "v1")
+    train_file(sample_csv, model_path, "v1")
     with running_gunicorn(model_path, tmp_path) as server:
         assert _served_versions(server) == {"v1"}
-        _train(sample_csv, model_path, "v2")
+        train_file(sample_csv, model_path, "v2")
         server.signal(1)  # SIGHUP: new workers on v2; the old ones finish and go, with their series
-        deadline = time.monotonic() + 30
-        while _served_versions(server) != {"v2"}:
-            assert time.monotonic() < deadline, (_served_versions(server), server.log()[-3000:])
-            time.sleep(0.2)
+        wait_until(lambda: _served_versions(server) == {"v2"}, timeout=30,
+                   message=lambda: f"{_served_versions(server)}\n{server.log()[-3000:]}")
         _predictions(server.url, 2)
         assert _served_versions(server) == {"v2"}
 

@@ -224,12 +224,7 @@ def test_serialize_replaces_the_file_atomically(tmp_path, trained_model):
 
 @pytest.mark.real_corpus
 @pytest.mark.slow
-def test_real_corpus_ml_query_finds_python_ml_or_data_talks(real_csv):
-    from text_similarity_model.corpus import read_talks_csv
-
-    talks, _ = read_talks_csv(real_csv)
-    model = Model()
-    model.train(talks)
-    tracks = [p["trilha"] for p in model.predict(ML_QUERY, 5)["predictions"]]
+def test_real_corpus_ml_query_finds_python_ml_or_data_talks(real_model):
+    tracks = [p["trilha"] for p in real_model.predict(ML_QUERY, 5)["predictions"]]
     wanted = ("python", "machine-learning", "data-science", "inteligencia-artificial", "big-data")
     assert any(any(word in track for word in wanted) for track in tracks), tracks

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -21,6 +22,8 @@ from text_similarity_model.store.promotion import Thresholds, update
 from text_similarity_model.store import ModelStore, StoreBusy
 
 from tests.support.servers import load, running_gunicorn
+
+PAUSING_CLI = Path(__file__).parent / "support" / "pausing_cli.py"
 
 # Most tests train several versions or run the CLI in a subprocess: 3-30 s each.
 pytestmark = pytest.mark.slow
@@ -188,27 +191,34 @@ def test_a_crash_while_switching_leaves_the_previous_version_current(store, samp
     assert not [path.name for path in store.folder.iterdir() if path.name.endswith(".tmp")]
 
 
-@pytest.mark.real_corpus
-def test_a_training_killed_midway_leaves_the_store_consistent(store, sample_csv, tmp_path, real_csv):
+#: Where the update is killed: the first file it writes has its data written but is not in place;
+#: the complete new version is not yet renamed into versions/; the new pointer is written but not in place.
+KILL_POINTS = ["fsync:1", "rename:.incoming-", "rename:current.json"]
+
+
+@pytest.mark.parametrize("point", KILL_POINTS)
+def test_an_update_killed_inside_its_writes_leaves_the_store_consistent(store, sample_csv, tmp_path, point):
     update(sample_csv, store, version="v1", **QUIET)
-    # The real corpus trains for a few seconds: long enough to be killed while writing.
-    for delay in (1.0, 2.5, 4.0):
-        process = subprocess.Popen([sys.executable, "-m", "text_similarity_model", "update", str(real_csv),
-                                    "--models-dir", str(store.folder), "--force",
-                                    "--pidfile", str(tmp_path / "none.pid")],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(delay)
-        process.send_signal(signal.SIGKILL)
+    # tests/support/pausing_cli.py stops the real command at the point: the kill lands there every time.
+    process = subprocess.Popen([sys.executable, str(PAUSING_CLI), point, "update", str(sample_csv),
+                                "--models-dir", str(store.folder), "--version", "v2", "--force",
+                                "--pidfile", str(tmp_path / "none.pid")],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        said = next((line for line in process.stderr if line.startswith("paused at")), "exited without pausing")
+    finally:
+        process.kill()
         process.wait()
-        current = store.current()  # names a complete version...
-        assert Model.deserialize(current.model_path).version == current.name  # ...that loads and verifies
-        for version in store.versions():
-            assert version.model_path.is_file() and (version.folder / "report.json").is_file()
-    # The lock died with its holder. (Forced: a killed update may have finished first and made the
-    # real corpus current, against which the sample corpus is rightly refused.)
+    assert said == f"paused at {point}\n"
+    current = store.current()
+    assert current.name == "v1"  # the pointer names the complete version it named...
+    assert Model.deserialize(current.model_path).version == "v1"  # ...which loads and verifies
+    for version in store.versions():
+        assert version.model_path.is_file() and (version.folder / "report.json").is_file()
+    # The lock died with its holder; what the killed update left is cleared by the next one.
     update(sample_csv, store, version="after", force=True, **QUIET)
     assert store.current().name == "after"
-    assert not list(store.versions_folder.glob(".incoming-*"))  # what the killed ones left is cleared
+    assert not list(store.versions_folder.glob(".incoming-*"))
 
 
 def test_models_init_adopts_a_model_file_from_before_the_store(tmp_path, sample_talks):

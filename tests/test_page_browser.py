@@ -18,6 +18,7 @@ import requests
 from api.schemas import MAX_TEXT_LENGTH
 from tests.support.browser import chromium
 from tests.support.servers import running_gunicorn
+from tests.support.csv_files import csv_text
 
 pytestmark = [pytest.mark.browser, pytest.mark.gunicorn]
 
@@ -307,9 +308,6 @@ def test_the_page_loads_nothing_from_outside(browser, server):
 def review_csv(sample_talks) -> str:
     """A call: a past talk sent again under a new title, one new talk sent twice
     (two co-speakers), one unlike any, and one whose title tries to be markup."""
-    import csv
-    import io
-
     past = sample_talks.iloc[0]
     twice = "Como versionar dados e modelos com DVC, do notebook ao pipeline reproduzível, com métricas entre experimentos."
     rows = [
@@ -318,11 +316,7 @@ def review_csv(sample_talks) -> str:
         {"id": "B2", "title": "Versionando dados com DVC", "description": twice.replace("do notebook", "desde o notebook")},
         {"id": "C1", "title": '=Jogos <img src=x onerror="window.pwned=6">', "description": "Leitores de tela em jogos."},
     ]
-    text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=["id", "title", "description"])
-    writer.writeheader()
-    writer.writerows(rows)
-    return text.getvalue()
+    return csv_text(rows)
 
 
 def review_rows(page) -> list[dict]:

@@ -10,9 +10,7 @@ two paths to each other on every talk of the real corpus.
 import numpy as np
 import pytest
 
-from text_similarity_model import Model
 from text_similarity_model.steps import ranking
-from text_similarity_model.corpus import read_talks_csv
 
 from tests.support.ranking import sample_queries, straightforward_ranking
 from tests.support.require import skip_or_fail
@@ -52,10 +50,8 @@ def test_the_numpy_path_equals_the_straightforward_pipeline(trained_model, sampl
 
 @pytest.mark.real_corpus
 @pytest.mark.slow
-def test_kernel_and_numpy_agree_on_every_talk_of_the_real_corpus(kernel, real_csv):
-    talks, _ = read_talks_csv(real_csv)
-    model = Model()
-    model.train(talks)
+def test_kernel_and_numpy_agree_on_every_talk_of_the_real_corpus(kernel, real_model):
+    model = real_model
     lemmas, tfidf, cosine = (model.pipeline.named_steps[name] for name in ("lemmas", "tfidf", "cosine"))
     rng = np.random.default_rng(2019)
     corpus = model._columns

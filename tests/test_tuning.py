@@ -3,8 +3,6 @@ blend it can choose and the defaults it chose."""
 
 import json
 import pickle
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -16,12 +14,7 @@ from text_similarity_model.corpus import clean_talks
 from text_similarity_model.steps.pipeline import DEFAULT_CONFIGURATION, DEFAULT_PARAMS, configuration_name
 from text_similarity_model.quality.tuning import SEARCH_SPACE, RankingScorer, check_params, parse_grid, query_folds, tune
 
-
-def run_cli(*arguments):
-    return subprocess.run(
-        [sys.executable, "-m", "text_similarity_model", *map(str, arguments)],
-        capture_output=True, text=True, timeout=300,
-    )
+from tests.support.cli import run_cli
 
 
 @pytest.fixture(scope="module")

@@ -60,6 +60,8 @@ MODELS_DIR = Setting("MODELS_DIR", str(REPO_ROOT / "models"),
 MODEL_PATH = Setting("MODEL_PATH", "", "a lone model file served instead of the store's current version")
 DATABASE_URL = Setting("DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'requests.db'}",
                        "the request log's database (postgresql://user@host/db for PostgreSQL)")
+REQUEST_LOG_DAYS = Setting("REQUEST_LOG_DAYS", "30",
+                            "days the request log keeps a query's row (its text included); 0 keeps every row")
 BIND = Setting("BIND", "127.0.0.1:5000", "where make run's gunicorn listens")
 WORKERS = Setting("WORKERS", str(os.cpu_count() or 1), "gunicorn workers of a service (make run's, each replica's)")
 PIDFILE = Setting("PIDFILE", str(INSTANCE_DIR / "gunicorn.pid"),

@@ -12,7 +12,8 @@ from pathlib import Path
 import requests
 
 from tests.support.require import skip_or_fail
-from tests.support.servers import free_port, wait_until_answering
+from tests.support.servers import PORT_TAKEN, free_port, wait_until_answering
+from tests.support.waiting import wait_until
 
 SCRAPE_CONFIG = """\
 global:
@@ -50,14 +51,15 @@ class Prometheus:
     def wait_for(self, promql: str, expected: float, timeout: float = 60.0) -> list[dict]:
         """Query until ``promql`` is one series whose value is ``expected``; raises,
         with the last answer, if it isn't within ``timeout`` (a bound, not a measure)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            result = self.query(promql)
-            if len(result) == 1 and float(result[0]["value"][1]) == expected:
-                return result
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{promql} is {result}, not {expected}, after {timeout} s\n{self.log()[-2000:]}")
-            time.sleep(0.2)
+        last: list = []
+
+        def found():
+            last[:] = self.query(promql)
+            return len(last) == 1 and float(last[0]["value"][1]) == expected
+
+        wait_until(found, timeout, interval=0.2,
+                   message=lambda: f"{promql} is {last}, not {expected}, after {timeout} s\n{self.log()[-2000:]}")
+        return last
 
 
 @contextmanager
@@ -68,16 +70,27 @@ def running_prometheus(targets: list[str], workdir: Path):
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "prometheus.yml"
     config.write_text(SCRAPE_CONFIG.format(targets=", ".join(f'"{target}"' for target in targets)))
-    port = free_port()
-    log_path = workdir / "prometheus.log"
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(
-            [binary, f"--config.file={config}", f"--storage.tsdb.path={workdir / 'data'}",
-             f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
-            cwd=workdir, stdout=log_file, stderr=subprocess.STDOUT)
-    server = Prometheus(process, f"http://127.0.0.1:{port}", log_path)
+    for attempt in range(5):
+        port = free_port()
+        log_path = workdir / "prometheus.log"
+        with log_path.open("wb") as log_file:
+            process = subprocess.Popen(
+                [binary, f"--config.file={config}", f"--storage.tsdb.path={workdir / 'data'}",
+                 f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
+                cwd=workdir, stdout=log_file, stderr=subprocess.STDOUT)
+        server = Prometheus(process, f"http://127.0.0.1:{port}", log_path)
+        try:
+            wait_until_answering(server.url + "/-/ready", process, "prometheus", server.log, time.monotonic() + 30)
+            break
+        except RuntimeError:
+            if process.poll() is None:  # never ready: killed, whatever happened
+                process.kill()
+                process.wait()
+                raise
+            if PORT_TAKEN[0] not in server.log() or attempt == 4:
+                raise
+            # The port was taken by another process meanwhile: another one.
     try:
-        wait_until_answering(server.url + "/-/ready", process, "prometheus", server.log, time.monotonic() + 30)
         yield server
     finally:
         process.terminate()

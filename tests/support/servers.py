@@ -1,4 +1,9 @@
-"""Start real servers for tests and benchmarks: gunicorn on a free loopback port."""
+"""Start real servers for tests and benchmarks: gunicorn on a free loopback port.
+
+Ports: gunicorn gets a socket this process has bound to port 0 (``BIND=fd://N``),
+so no other process can take its port between choosing and binding it. nginx and
+the replicas of the stack bind ports chosen here: a start that finds one taken
+is tried again on others (``Stack.wait_healthy``)."""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 
 from text_similarity_model.settings import REPO_ROOT
 
@@ -20,9 +26,27 @@ LOAD_CLIENT = Path(__file__).with_name("load_client.py")
 
 
 def free_port() -> int:
+    """A port free now; another process may take it before it is bound: retry on a clash."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+#: What a server says when a port it was given was taken meanwhile.
+PORT_TAKEN = ("Address already in use", "is not free")
+
+
+def served_version(url: str) -> str:
+    """The model version the service at ``url`` answers with (its /version)."""
+    return requests.get(url + "/version", timeout=10).json()["model_version"]
+
+
+def answered(url: str, endpoint: str = "predict", status: str = "200") -> int:
+    """Requests to ``endpoint`` the service at ``url`` has answered with ``status``, over all its workers (its /metrics)."""
+    text = requests.get(url + "/metrics", timeout=10).text
+    return int(sum(sample.value for family in text_string_to_metric_families(text) for sample in family.samples
+                   if sample.name == "palestras_http_requests_total"
+                   and sample.labels == {"endpoint": endpoint, "status": status}))
 
 
 def wait_until_answering(url: str, process: subprocess.Popen, name: str, log, deadline: float, verify=True) -> None:
@@ -83,13 +107,14 @@ def launch_gunicorn(model_path: Path, workdir: Path, database_url: str | None = 
     ``app_module`` serves another WSGI app with the same settings (default: wsgi:app);
     ``checkout`` serves another checkout's app with its settings (a benchmark's baseline).
     """
-    port = free_port()
+    listener = socket.create_server(("127.0.0.1", 0))  # gunicorn serves this very socket: no port to race for
+    port = listener.getsockname()[1]
     pidfile = workdir / "gunicorn.pid"
     log_path = workdir / f"gunicorn-{port}.log"
     env = {
         **os.environ,
         "MODEL_PATH": str(model_path),
-        "BIND": f"127.0.0.1:{port}",
+        "BIND": f"fd://{listener.fileno()}",
         "WORKERS": str(workers),
         "PIDFILE": str(pidfile),
         "DATABASE_URL": database_url or f"sqlite:///{workdir / 'requests.db'}",
@@ -100,8 +125,10 @@ def launch_gunicorn(model_path: Path, workdir: Path, database_url: str | None = 
         command += ["--access-logfile", "/dev/null"]
     if app_module:
         command.append(app_module)
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(command, cwd=checkout, env=env, stdout=log_file, stderr=subprocess.STDOUT)
+    with listener, log_path.open("wb") as log_file:
+        # Only gunicorn keeps the socket: once it exits, connections are refused.
+        process = subprocess.Popen(command, cwd=checkout, env=env, stdout=log_file, stderr=subprocess.STDOUT,
+                                   pass_fds=(listener.fileno(),))
     return Gunicorn(process, f"http://127.0.0.1:{port}", pidfile, log_path)
 
 
@@ -116,12 +143,13 @@ def running_gunicorn(model_path: Path, workdir: Path, **options):
 
 
 @contextmanager
-def load(url: str, seconds: float, concurrency: int = 4, stop_when_done: bool = False):
+def load(url: str, seconds: float, concurrency: int = 4, stop_when_done: bool = False, mark: bool = False):
     """Run tests/support/load_client.py against ``url`` in another process; yields a dict
     filled with its counts when the block ends (waiting for it to finish, or,
-    with ``stop_when_done``, stopping it then: ``seconds`` is only a bound)."""
+    with ``stop_when_done``, stopping it then: ``seconds`` is only a bound).
+    ``mark``: each request's title is its own (see load_client.py)."""
     process = subprocess.Popen([sys.executable, str(LOAD_CLIENT), url, str(seconds),
-                                str(concurrency)], stdout=subprocess.PIPE, text=True)
+                                str(concurrency), *(["mark"] if mark else [])], stdout=subprocess.PIPE, text=True)
     result: dict = {}
     try:
         yield result
@@ -163,9 +191,11 @@ def alive(pid: int) -> bool:
 class Stack:
     """The production stack (deploy/stack.py: supervisord, nginx, gunicorn replicas)."""
 
-    def __init__(self, process: subprocess.Popen, url: str, replica_urls: list[str], prod_dir: Path, log_path: Path):
+    def __init__(self, process: subprocess.Popen, url: str, replica_urls: list[str], prod_dir: Path, log_path: Path,
+                 relaunch=None):
         self.process, self.url, self.replica_urls = process, url, replica_urls
         self.prod_dir, self.log_path = prod_dir, log_path
+        self._relaunch = relaunch  # the same stack on other ports
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -181,8 +211,16 @@ class Stack:
         """Until /health answers 200 on every replica, then through nginx; raises with the log if not.
         (Asked before the replicas are up, nginx would count them failed for a few seconds.)"""
         deadline = time.monotonic() + timeout
-        for url in [*self.replica_urls, self.url]:
-            wait_until_answering(url + "/health", self.process, "the stack", self.log, deadline, verify=verify)
+        for attempt in range(5):
+            try:
+                for url in [*self.replica_urls, self.url]:
+                    wait_until_answering(url + "/health", self.process, "the stack", self.log, deadline, verify=verify)
+                return
+            except RuntimeError:
+                # A port chosen free was taken by another process before the stack bound it: other ports.
+                if self.process.poll() is None or not any(taken in self.log() for taken in PORT_TAKEN) or attempt == 4:
+                    raise
+                self.process, self.url, self.replica_urls, self.log_path = self._relaunch()
 
     def stop(self, timeout: float = 90.0) -> int:
         if self.process.poll() is None:
@@ -201,23 +239,27 @@ def launch_stack(workdir: Path, models_dir: Path | None = None, database_url: st
     """Start deploy/stack.py (what `make run-prod` runs) on free loopback ports, serving the
     store ``models_dir`` or the file ``model_path``; doesn't wait for it.
     ``extra_env`` e.g. TLS_CERT, TLS_KEY, RATE_LIMIT, WORKERS."""
-    port, replica_ports = free_port(), [free_port() for _ in range(replicas)]
-    prod_dir, log_path = workdir / "prod", workdir / f"stack-{port}.log"
-    env = {
-        **os.environ,
-        "BIND": f"127.0.0.1:{port}",
-        "REPLICAS": str(replicas),
-        "REPLICA_PORTS": " ".join(map(str, replica_ports)),
-        "PROD_DIR": str(prod_dir),
-        **({"MODELS_DIR": str(models_dir)} if models_dir else {}),
-        "MODEL_PATH": str(model_path or ""),
-        "DATABASE_URL": database_url or f"sqlite:///{workdir / 'requests.db'}",
-        **(extra_env or {}),
-    }
-    scheme = "https" if env.get("TLS_CERT") else "http"
-    # Appended to: supervisord writes its programs' output by opening /dev/stdout again.
-    with log_path.open("ab") as log_file:
-        process = subprocess.Popen([sys.executable, str(STACK)], cwd=REPO_ROOT, env=env,
-                                   stdout=log_file, stderr=subprocess.STDOUT)
-    return Stack(process, f"{scheme}://127.0.0.1:{port}", [f"http://127.0.0.1:{p}" for p in replica_ports],
-                 prod_dir, log_path)
+    def start():
+        port, replica_ports = free_port(), [free_port() for _ in range(replicas)]
+        log_path = workdir / f"stack-{port}.log"
+        env = {
+            **os.environ,
+            "BIND": f"127.0.0.1:{port}",
+            "REPLICAS": str(replicas),
+            "REPLICA_PORTS": " ".join(map(str, replica_ports)),
+            "PROD_DIR": str(prod_dir),
+            **({"MODELS_DIR": str(models_dir)} if models_dir else {}),
+            "MODEL_PATH": str(model_path or ""),
+            "DATABASE_URL": database_url or f"sqlite:///{workdir / 'requests.db'}",
+            **(extra_env or {}),
+        }
+        scheme = "https" if env.get("TLS_CERT") else "http"
+        # Appended to: supervisord writes its programs' output by opening /dev/stdout again.
+        with log_path.open("ab") as log_file:
+            process = subprocess.Popen([sys.executable, str(STACK)], cwd=REPO_ROOT, env=env,
+                                       stdout=log_file, stderr=subprocess.STDOUT)
+        return process, f"{scheme}://127.0.0.1:{port}", [f"http://127.0.0.1:{p}" for p in replica_ports], log_path
+
+    prod_dir = workdir / "prod"
+    process, url, replica_urls, log_path = start()
+    return Stack(process, url, replica_urls, prod_dir, log_path, relaunch=start)

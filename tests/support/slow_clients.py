@@ -22,6 +22,7 @@ import time
 
 import requests
 
+
 # Headers that never end: the server waits for the blank line after them.
 PARTIAL_REQUEST = (b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                    b"Content-Length: 64\r\nX-Slow: " + b"s" * 100_000)
@@ -79,20 +80,22 @@ class SlowClients:
                 self._sockets[number] = self._open()
 
 
+# Its own copy of tests/support/queries.py's: this file also runs as a script.
 QUERY = {"title": "Deploy de modelos de machine learning", "description": "API REST com Flask e scikit-learn",
          "n_results": 5}
 
 
-def time_predictions(url: str, seconds: float, timeout: float = 10.0) -> dict:
-    """``POST /predict`` one after another for ``seconds``, each on a new
-    connection (as a new visitor's: the server must accept it), ``timeout``
-    seconds at most. Returns {"requests": N, "failures": N (not 200, or no
-    answer in time), "p50_ms", "p99_ms", "max_ms"} of the answered ones."""
+def time_predictions(url: str, seconds: float | None = None, timeout: float = 10.0, count: int | None = None,
+                     stop_at_failure: bool = False) -> dict:
+    """``POST /predict`` one after another for ``seconds`` (or ``count`` times, or until one fails),
+    each on a new connection (as a new visitor's: the server must accept it),
+    ``timeout`` seconds at most. Returns {"requests": N, "failures": N (not
+    200, or no answer in time), "p50_ms", "p99_ms", "max_ms"} of the answered ones."""
     if not url.startswith("http://127."):
         raise ValueError("time_predictions only targets loopback")
     latencies, failures = [], 0
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    deadline = time.monotonic() + seconds if seconds is not None else float("inf")
+    while time.monotonic() < deadline and (count is None or len(latencies) + failures < count):
         started = time.perf_counter()
         try:
             ok = requests.post(url + "/predict", json=QUERY, timeout=timeout).status_code == 200
@@ -102,6 +105,8 @@ def time_predictions(url: str, seconds: float, timeout: float = 10.0) -> dict:
             latencies.append((time.perf_counter() - started) * 1000)
         else:
             failures += 1
+            if stop_at_failure:
+                break
     cuts = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else latencies * 99 or [float("nan")] * 99
     return {"requests": len(latencies) + failures, "failures": failures, "p50_ms": cuts[49], "p99_ms": cuts[98],
             "max_ms": max(latencies, default=float("nan"))}

@@ -9,7 +9,9 @@ served from 127.0.0.1. One module serves the tests and the benchmark:
   parse tests for round trips);
 - ``write_pages``: lays pages out as files, ``/tdc/2018/x`` → ``tdc/2018/x.html``;
 - ``SiteServer``: serves such a folder over HTTP, 404 for unknown paths, and
-  an HTTP 500 exactly once for chosen paths (the contract's flaky page);
+  an HTTP 500 exactly once for chosen paths (the contract's flaky page), or
+  for every request (a site failing half-way), or no answer at all (a site
+  that hangs);
 - ``run_crawl``: runs the real ``scrapy crawl tdc`` as a subprocess against
   it and returns the CSV rows and the crawl stats.
 
@@ -150,7 +152,10 @@ class SiteServer:
     ``/tdc/2018/saopaulo/trilhas`` is answered with
     ``root/tdc/2018/saopaulo/trilhas.html`` as ``text/html``; any other path
     gets a 404. Each path in ``fail_once_paths`` answers 500 to its first
-    request and its page afterwards. ``requests`` counts requests per path.
+    request and its page afterwards; each in ``failing_paths`` answers 500 to
+    every request; each in ``hanging_paths`` never answers (the connection is
+    held until the server stops; ``hung`` is set once one is asked for).
+    ``requests`` counts requests per path.
 
     Use as a context manager::
 
@@ -158,10 +163,15 @@ class SiteServer:
             run_crawl(site.base_url, ...)
     """
 
-    def __init__(self, root: Path, fail_once_paths: Iterable[str] = ()):
+    def __init__(self, root: Path, fail_once_paths: Iterable[str] = (), failing_paths: Iterable[str] = (),
+                 hanging_paths: Iterable[str] = ()):
         self.root = Path(root).resolve()
         self.requests: Counter[str] = Counter()
         self._fail_once_paths = set(fail_once_paths)
+        self._failing_paths = set(failing_paths)
+        self._hanging_paths = set(hanging_paths)
+        self.hung = threading.Event()
+        self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -181,17 +191,26 @@ class SiteServer:
         return self
 
     def __exit__(self, *exc_info):
+        self._stopping.set()  # the hanging requests end: their connections close unanswered
         self._httpd.shutdown()
         self._httpd.server_close()
         self._thread.join(timeout=5)
 
-    def respond(self, url_path: str) -> tuple[int, bytes]:
-        """Status and body for a GET of ``url_path``; counts the request."""
+    def respond(self, url_path: str) -> tuple[int, bytes] | None:
+        """Status and body for a GET of ``url_path`` (None: no answer); counts the request."""
         with self._lock:
             self.requests[url_path] += 1
-            if url_path in self._fail_once_paths:
+            if url_path in self._hanging_paths:
+                self.hung.set()
+                hang = True
+            else:
+                hang = False
+            if url_path in self._fail_once_paths or url_path in self._failing_paths:
                 self._fail_once_paths.discard(url_path)
                 return 500, b"<html><body>Erro interno</body></html>"
+        if hang:
+            self._stopping.wait()
+            return None
         file = (self.root / (unquote(url_path).strip("/") + ".html")).resolve()
         if url_path.endswith("/") or not file.is_relative_to(self.root) or not file.is_file():
             return 404, b"<html><body>Not found</body></html>"
@@ -206,7 +225,11 @@ class _SiteRequestHandler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
 
     def do_GET(self):
-        status, body = self.server.site.respond(urlsplit(self.path).path)
+        answer = self.server.site.respond(urlsplit(self.path).path)
+        if answer is None:
+            self.close_connection = True
+            return
+        status, body = answer
         self.send_response(status)
         self.send_header("Content-Type", "text/html; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))
