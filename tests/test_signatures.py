@@ -128,6 +128,23 @@ def test_promote_with_the_services_key_promotes_a_version_it_signed(signed_store
     assert signed_store.current().name == "candidate"
 
 
+def test_rollback_refuses_a_previous_version_the_services_key_would_refuse(signed_store, model):
+    # v0 was current before keys were set (unsigned); v1, signed, is current now.
+    add_version(signed_store, model, "v0", None)
+    signed_store.promote("v0")
+    signed_store.promote("v1")
+    refused = cli("models", "rollback", "--models-dir", signed_store.folder, "--pidfile", "/nonexistent", key=KEY)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert f"missing or wrong signature for {SIGNING_KEY_VARIABLE}" in refused.stderr
+    assert "v0" in refused.stderr and signed_store.current().name == "v1"
+    # A signed previous version rolls back as before.
+    add_version(signed_store, model, "v2", KEY)
+    signed_store.promote("v2")
+    rolled = cli("models", "rollback", "--models-dir", signed_store.folder, "--pidfile", "/nonexistent", key=KEY)
+    assert rolled.returncode == 0, rolled.stderr
+    assert signed_store.current().name == "v1"
+
+
 def test_update_without_the_services_key_refuses_before_training(signed_store, sample_csv):
     result = cli("update", sample_csv, "--models-dir", signed_store.folder, "--pidfile", "/nonexistent")
     assert result.returncode == 2, result.stdout + result.stderr

@@ -142,21 +142,10 @@ def init_store(arguments) -> int:
 
 
 def promote_version(arguments) -> int:
-    from ..store.promotion import signing_check
-
     store = _store(arguments)
     with store.lock():
         version = store.version(arguments.name)
-        # Before the switch, what the services would refuse: a version that doesn't load, was
-        # written as another version, or isn't signed with their key (MODEL_SIGNING_KEY).
-        version.load_model()
-        try:
-            current = store.current()
-        except ModelFileError:
-            current = None  # a malformed pointer, which this promotion repairs: no witness of the services' key
-        signing = signing_check(current)
-        if not signing.passed:
-            raise PalestrasError(f"{signing.detail}; {version.name} not promoted")
+        _refuse_what_services_would(store, version, "not promoted")
         store.promote(version.name)
     _reload_services(arguments)
     print(f"promoted {version.name}")
@@ -167,10 +156,26 @@ def roll_back(arguments) -> int:
     store = _store(arguments)
     with store.lock():
         replaced = store.current()
+        _refuse_what_services_would(store, store.rollback_target(), "not rolled back to")
         version = store.rollback()
     _reload_services(arguments)
     print(f"rolled back to {version.name} (was {replaced.name})")
     return 0
+
+
+def _refuse_what_services_would(store, version, refused: str) -> None:
+    """Before a switch, what the services would refuse: a version that doesn't load, was written
+    as another version, or isn't signed with their key (MODEL_SIGNING_KEY)."""
+    from ..store.promotion import signing_check
+
+    version.load_model()
+    try:
+        current = store.current()
+    except ModelFileError:
+        current = None  # a malformed pointer, which this switch repairs: no witness of the services' key
+    signing = signing_check(current)
+    if not signing.passed:
+        raise PalestrasError(f"{signing.detail}; {version.name} {refused}")
 
 
 def reload_command(arguments) -> int:

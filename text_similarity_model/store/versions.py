@@ -230,8 +230,17 @@ class ModelStore:
         self._write_pointer([name] + [other for other in earlier if other != name])
         return version
 
+    def rollback_target(self) -> StoredVersion:
+        """The version :meth:`rollback` would make current; raises naming why there is none."""
+        return self.version(self._rollback_history()[0])
+
     def rollback(self) -> StoredVersion:
         """Make the previous current version current again. Call with the lock held."""
+        remaining = self._rollback_history()
+        self._write_pointer(remaining)
+        return self.version(remaining[0])
+
+    def _rollback_history(self) -> list[str]:
         history = self.pointer().get("history", [])
         if len(history) < 2:
             raise PalestrasError(f"{self.folder}: no previous version to roll back to "
@@ -240,8 +249,7 @@ class ModelStore:
         remaining = [name for name in history[1:] if (self.versions_folder / name).is_dir()]
         if not remaining:
             raise PalestrasError(f"{self.folder}: the previous versions {history[1:]} are gone; nothing to roll back to")
-        self._write_pointer(remaining)
-        return self.version(remaining[0])
+        return remaining
 
     def prune(self) -> list[str]:
         """Remove the oldest versions beyond ``keep``, never the current or the
