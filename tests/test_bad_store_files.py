@@ -13,8 +13,6 @@ import os
 import shutil
 import signal
 import struct
-import subprocess
-import sys
 import time
 
 import pytest
@@ -24,6 +22,7 @@ from text_similarity_model.model_file import MAGIC, manifest_path
 from text_similarity_model.store import ModelStore
 from text_similarity_model.store.promotion import update
 
+from tests.support.cli import run_cli
 from tests.support.servers import alive, running_gunicorn
 
 pytestmark = pytest.mark.slow
@@ -43,11 +42,6 @@ def pristine_store(tmp_path_factory, sample_csv):
 def store(pristine_store, tmp_path):
     shutil.copytree(pristine_store, tmp_path / "models")
     return ModelStore(tmp_path / "models")
-
-
-def cli(*arguments):
-    return subprocess.run([sys.executable, "-m", "text_similarity_model", *map(str, arguments)],
-                          capture_output=True, text=True, timeout=300)
 
 
 # -- ways a file of the store can be broken -------------------------------------
@@ -176,7 +170,7 @@ def test_a_malformed_store_file_on_reload_costs_one_log_line_never_the_service(c
         assert "Traceback" not in log
         # The fix it names works: v2 made current again by the command, and the service follows.
         if case.startswith("pointer"):
-            assert cli("models", "promote", "v2", "--models-dir", store.folder,
+            assert run_cli("models", "promote", "v2", "--models-dir", store.folder,
                        "--pidfile", server.pidfile).returncode == 0
             wait_for_version(server, "v2")
 
@@ -202,20 +196,20 @@ def test_a_malformed_report_leaves_the_figures_out_not_the_version(store, tmp_pa
                                   '{"version": "v2", "history": [1]}'])
 def test_the_commands_say_one_line_about_a_malformed_pointer_and_promote_repairs_it(store, text):
     (store.folder / "current.json").write_text(text)
-    listing = cli("models", "list", "--models-dir", store.folder)
+    listing = run_cli("models", "list", "--models-dir", store.folder)
     assert listing.returncode == 2, listing.stderr
     lines = listing.stderr.strip().splitlines()
     assert len(lines) == 1 and str(store.folder / "current.json") in lines[0], listing.stderr
     assert "models promote VERSION" in lines[0]
-    repaired = cli("models", "promote", "v1", "--models-dir", store.folder, "--pidfile", "/nonexistent/pid")
+    repaired = run_cli("models", "promote", "v1", "--models-dir", store.folder, "--pidfile", "/nonexistent/pid")
     assert repaired.returncode == 0, repaired.stderr
     assert store.pointer()["version"] == "v1"
-    assert cli("models", "list", "--models-dir", store.folder).returncode == 0
+    assert run_cli("models", "list", "--models-dir", store.folder).returncode == 0
 
 
 def test_a_malformed_report_is_listed_without_its_figures(store):
     (store.versions_folder / "v2" / "report.json").write_text('["not", "a", "report"]')
-    listing = cli("models", "list", "--models-dir", store.folder, "--json")
+    listing = run_cli("models", "list", "--models-dir", store.folder, "--json")
     assert listing.returncode == 0, listing.stderr
     rows = {row["version"]: row for row in json.loads(listing.stdout)}
     assert rows["v2"]["precision@5"] is None and rows["v1"]["precision@5"] > 0

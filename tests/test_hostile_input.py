@@ -11,9 +11,8 @@ import pytest
 import requests
 
 from api.schemas import MAX_TEXT_LENGTH
+from tests.support.queries import QUERY
 from tests.support.servers import running_gunicorn
-
-QUERY = {"title": "Kubernetes em produção", "description": "containers, deploy e observabilidade"}
 
 
 WRONG_TYPES = [1.5, [1, 2], ["texto"], None, {"a": {"b": 1}}, True]

@@ -11,10 +11,10 @@ import requests
 
 from api.schemas import (MAX_DIGITS, MAX_FILTER_VALUE_LENGTH, MAX_FILTER_VALUES, MAX_REQUEST_LINE, MAX_RESULTS,
                          MAX_TEXT_LENGTH, MAX_YEAR, URL_SAFE)
+from tests.support.queries import QUERY
 from tests.support.servers import running_gunicorn
 from text_similarity_model.contract import FILTER_COLUMNS, TEXT_COLUMNS
 
-QUERY = {"title": "Kubernetes em produção", "description": "containers, deploy e observabilidade"}
 EMPTY_MESSAGE = "title: is empty and so is description; give at least one of them"
 SENDS = {"json": lambda client, body: client.post("/predict", json=body),
          "form": lambda client, body: client.post("/predict", data=body)}

@@ -21,6 +21,7 @@ from text_similarity_model.errors import PalestrasError
 from text_similarity_model.store.promotion import Thresholds, update
 from text_similarity_model.store import ModelStore, StoreBusy
 
+from tests.support.cli import run_cli
 from tests.support.servers import load, running_gunicorn
 
 PAUSING_CLI = Path(__file__).parent / "support" / "pausing_cli.py"
@@ -29,11 +30,6 @@ PAUSING_CLI = Path(__file__).parent / "support" / "pausing_cli.py"
 pytestmark = pytest.mark.slow
 
 QUIET = dict(echo=lambda line: None)
-
-
-def cli(*arguments, env=None):
-    return subprocess.run([sys.executable, "-m", "text_similarity_model", *map(str, arguments)],
-                          capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})})
 
 
 @pytest.fixture
@@ -75,7 +71,7 @@ def test_a_version_is_never_overwritten(store, sample_csv):
 
 def test_a_shrunken_crawl_is_refused_naming_each_check_with_both_numbers(store, sample_csv, shrunk_csv, tmp_path):
     current = update(sample_csv, store, **QUIET).candidate
-    result = cli("update", shrunk_csv, "--models-dir", store.folder, "--pidfile", tmp_path / "none.pid")
+    result = run_cli("update", shrunk_csv, "--models-dir", store.folder, "--pidfile", tmp_path / "none.pid")
     assert result.returncode == 1, result.stderr
     lines = result.stdout.strip().splitlines()
     assert f"talks: 60 < 80% of 204 (current {current.name})" in lines
@@ -115,11 +111,11 @@ def test_a_worse_model_is_refused_on_quality(store, sample_csv, sample_talks, tm
 
 def test_thresholds_are_overridable_from_the_command_line(store, sample_csv, shrunk_csv, tmp_path):
     update(sample_csv, store, **QUIET)
-    result = cli("update", shrunk_csv, "--models-dir", store.folder, "--pidfile", tmp_path / "none.pid",
+    result = run_cli("update", shrunk_csv, "--models-dir", store.folder, "--pidfile", tmp_path / "none.pid",
                  "--min-talks-share", "0.2")
     assert result.returncode == 1  # still refused: editions are missing...
     assert not any(line.startswith("talks:") for line in result.stdout.splitlines())  # ...but 60 talks are enough
-    bad = cli("update", shrunk_csv, "--models-dir", store.folder, "--min-talks-share", "8")
+    bad = run_cli("update", shrunk_csv, "--models-dir", store.folder, "--min-talks-share", "8")
     assert bad.returncode == 2 and "--min-talks-share must be between 0 and 1, got 8.0" in bad.stderr
 
 
@@ -138,11 +134,11 @@ def test_old_versions_are_pruned_never_the_current_or_the_previous(tmp_path, sam
 def test_rollback_goes_back_to_the_previous_current_version(store, sample_csv, tmp_path):
     update(sample_csv, store, version="v1", **QUIET)
     update(sample_csv, store, version="v2", **QUIET)
-    result = cli("models", "rollback", "--models-dir", store.folder, "--pidfile", tmp_path / "none.pid")
+    result = run_cli("models", "rollback", "--models-dir", store.folder, "--pidfile", tmp_path / "none.pid")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "rolled back to v1 (was v2)"
     assert store.current().name == "v1"
-    again = cli("models", "rollback", "--models-dir", store.folder)
+    again = run_cli("models", "rollback", "--models-dir", store.folder)
     assert again.returncode == 2
     assert "no previous version to roll back to (current: v1)" in again.stderr
 
@@ -150,22 +146,22 @@ def test_rollback_goes_back_to_the_previous_current_version(store, sample_csv, t
 def test_models_list_shows_every_version_and_the_current_one(store, sample_csv, shrunk_csv):
     update(sample_csv, store, version="v1", **QUIET)
     update(shrunk_csv, store, version="v2", **QUIET)
-    rows = json.loads(cli("models", "list", "--models-dir", store.folder, "--json").stdout)
+    rows = json.loads(run_cli("models", "list", "--models-dir", store.folder, "--json").stdout)
     assert [(row["version"], row["current"], row["promoted"]) for row in rows] == [("v2", False, False),
                                                                                     ("v1", True, True)]
     assert rows[1]["talks"] == 204 and rows[1]["precision@5"] > 0
-    table = cli("models", "list", "--models-dir", store.folder).stdout.splitlines()
+    table = run_cli("models", "list", "--models-dir", store.folder).stdout.splitlines()
     assert table[1].startswith("  v2 ") and table[1].endswith("refused")
     assert table[2].startswith("* v1 ")
-    shown = json.loads(cli("models", "show", "v2", "--models-dir", store.folder).stdout)
+    shown = json.loads(run_cli("models", "show", "v2", "--models-dir", store.folder).stdout)
     assert shown["version"] == "v2" and shown["talks"]["kept"] == 60
-    missing = cli("models", "show", "v9", "--models-dir", store.folder)
+    missing = run_cli("models", "show", "v9", "--models-dir", store.folder)
     assert missing.returncode == 2 and "no version 'v9'" in missing.stderr and "models list" in missing.stderr
 
 
 def test_a_second_training_refuses_while_the_first_holds_the_store(store, sample_csv):
     with store.lock():
-        result = cli("update", sample_csv, "--models-dir", store.folder)
+        result = run_cli("update", sample_csv, "--models-dir", store.folder)
         with pytest.raises(StoreBusy):
             update(sample_csv, store, **QUIET)
     assert result.returncode == 2
@@ -227,13 +223,13 @@ def test_models_init_adopts_a_model_file_from_before_the_store(tmp_path, sample_
     model = Model(version="antigo")
     model.train(sample_talks)
     model.serialize(legacy)
-    result = cli("models", "init", "data/sample/talks.csv", "--models-dir", legacy.parent)
+    result = run_cli("models", "init", "data/sample/talks.csv", "--models-dir", legacy.parent)
     assert result.returncode == 0, result.stderr
     store = ModelStore(legacy.parent)
     assert store.current().name == "antigo"
     assert store.current().report["adopted_from"] == str(legacy)
     assert store.current().report["evaluation"]["precision@5"] > 0
-    assert cli("models", "init", "data/sample/talks.csv", "--models-dir", legacy.parent).stdout.strip() == (
+    assert run_cli("models", "init", "data/sample/talks.csv", "--models-dir", legacy.parent).stdout.strip() == (
         f"{legacy.parent}: current version antigo")
 
 
@@ -257,16 +253,16 @@ def test_the_service_follows_updates_and_rollbacks_under_load(store, sample_csv,
         # Updating, rolling back and promoting under load from another process: no request fails.
         with load(server.url, seconds=120, stop_when_done=True) as result:
             time.sleep(1)
-            updated = cli("update", sample_csv, "--models-dir", store.folder, "--version", "v2", "--pidfile", pidfile)
+            updated = run_cli("update", sample_csv, "--models-dir", store.folder, "--version", "v2", "--pidfile", pidfile)
             assert updated.returncode == 0, updated.stdout + updated.stderr
             assert f"reloading the service (pid {server.process.pid})" in updated.stdout
             assert updated.stdout.strip().splitlines()[-1].startswith("promoted v2 (P@5 ")
             version = wait_for_version(server, "v2")
             assert version["replaces"] == "v1" and version["evaluation"]["precision@5"] > 0
-            rolled = cli("models", "rollback", "--models-dir", store.folder, "--pidfile", pidfile)
+            rolled = run_cli("models", "rollback", "--models-dir", store.folder, "--pidfile", pidfile)
             assert rolled.stdout.strip().splitlines()[-1] == "rolled back to v1 (was v2)", rolled.stderr
             assert wait_for_version(server, "v1")["model_version"] == "v1"
-            promoted = cli("models", "promote", "v2", "--models-dir", store.folder, "--pidfile", pidfile)
+            promoted = run_cli("models", "promote", "v2", "--models-dir", store.folder, "--pidfile", pidfile)
             assert promoted.returncode == 0, promoted.stderr
             assert wait_for_version(server, "v2")["model_version"] == "v2"
         assert result["failed"] == 0, result
@@ -277,7 +273,7 @@ def test_the_service_follows_updates_and_rollbacks_under_load(store, sample_csv,
 def test_a_refused_update_leaves_the_service_untouched(store, sample_csv, shrunk_csv, tmp_path):
     update(sample_csv, store, version="v1", **QUIET)
     with running_gunicorn(None, tmp_path, extra_env={"MODEL_PATH": "", "MODELS_DIR": str(store.folder)}) as server:
-        refused = cli("update", shrunk_csv, "--models-dir", store.folder, "--pidfile", tmp_path / "gunicorn.pid")
+        refused = run_cli("update", shrunk_csv, "--models-dir", store.folder, "--pidfile", tmp_path / "gunicorn.pid")
         assert refused.returncode == 1
         server.signal(signal.SIGHUP)  # even a reload by hand serves the current version, still v1
         time.sleep(2)

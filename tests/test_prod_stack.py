@@ -26,17 +26,17 @@ import requests
 from api import MAX_BODY_BYTES
 from text_similarity_model.settings import REPO_ROOT, SAMPLE_CSV
 
+from tests.support.cli import CLI
 from tests.support.database import logged_rows
 from tests.support.require import skip_or_fail
 from tests.support.load_client import error_kind
 from tests.support.servers import (NGINX, Stack, alive, answered, free_port, launch_gunicorn, launch_stack, load,
                                    process_tree, wait_until_answering)
 from tests.support.waiting import wait_until
+from tests.support.queries import QUERY
 
 pytestmark = [pytest.mark.gunicorn, pytest.mark.nginx, pytest.mark.slow]
 
-CLI = [sys.executable, "-m", "text_similarity_model"]
-QUERY = {"title": "Deploy de modelos de machine learning", "description": "API REST com Flask", "n_results": 3}
 
 
 @pytest.fixture(scope="module")
@@ -62,9 +62,12 @@ def models_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def stack(nginx, models_dir, database_url, tmp_path_factory):
-    """Two replicas; a rate limit no test's load reaches (one client address is all the tests have)."""
+    """Two replicas; a rate limit no test's load reaches (one client address is all the tests have);
+    no polling of the store (tests/test_shared_store.py tests it)."""
     server = launch_stack(tmp_path_factory.mktemp("stack"), models_dir, database_url,
-                          extra_env={"RATE_LIMIT": "10000", "RATE_BURST": "10000", "WORKERS": "2"})
+                          extra_env={"RATE_LIMIT": "10000", "RATE_BURST": "10000", "WORKERS": "2",
+                                     # switches come from the signals under test, not from the replicas' own polling
+                                     "STORE_POLL_SECONDS": "0"})
     try:
         server.wait_healthy()
         yield server

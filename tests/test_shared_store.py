@@ -7,8 +7,6 @@ Two `make run`-style services (the repo's gunicorn.conf.py, each its own port
 and pid file) on one MODELS_DIR stand for two hosts.
 """
 
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -20,11 +18,11 @@ from text_similarity_model.settings import STORE_POLL_SECONDS
 from text_similarity_model.store import ModelStore
 from text_similarity_model.store.promotion import update
 
+from tests.support.cli import run_cli
+from tests.support.queries import QUERY
 from tests.support.servers import launch_gunicorn
 
 pytestmark = [pytest.mark.gunicorn, pytest.mark.slow]
-
-QUERY = {"title": "Kubernetes em produção", "description": "containers e observabilidade", "n_results": 3}
 
 
 @pytest.fixture
@@ -96,9 +94,8 @@ def test_a_promotion_that_signals_no_service_reaches_both(store, two_services, t
     with Load(two_services) as load:
         while any(not load.last_versions(which) for which in (0, 1)):  # both answering under load first
             time.sleep(0.05)
-        promoted = subprocess.run([sys.executable, "-m", "text_similarity_model", "models", "promote", "v2",
-                                   "--models-dir", str(store.folder), "--pidfile", "/nonexistent/gunicorn.pid"],
-                                  capture_output=True, text=True, timeout=300)
+        promoted = run_cli("models", "promote", "v2", "--models-dir", store.folder,
+                           "--pidfile", "/nonexistent/gunicorn.pid")
         assert promoted.returncode == 0, promoted.stderr
         assert "no running service" in promoted.stdout  # nobody was signalled
         # Within the documented interval plus a reload; the deadline only bounds a failing test.

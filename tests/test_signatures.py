@@ -21,6 +21,7 @@ from text_similarity_model import Model
 from text_similarity_model.model_file import SIGNING_KEY_VARIABLE, library_versions, write_model_file
 from text_similarity_model.store import ModelStore
 
+from tests.support.cli import run_cli
 from tests.support.servers import alive, running_gunicorn
 
 pytestmark = pytest.mark.slow
@@ -49,11 +50,10 @@ def add_version(store: ModelStore, model: Model, name: str, key: str | None):
 
 
 def cli(*arguments, key=None):
-    environment = {name: value for name, value in os.environ.items() if name != SIGNING_KEY_VARIABLE}
+    """The command run with ``key`` as the signing key (None: no key)."""
     if key:
-        environment[SIGNING_KEY_VARIABLE] = key
-    return subprocess.run([sys.executable, "-m", "text_similarity_model", *map(str, arguments)],
-                          capture_output=True, text=True, timeout=300, env=environment)
+        return run_cli(*arguments, env={SIGNING_KEY_VARIABLE: key})
+    return run_cli(*arguments, unset=(SIGNING_KEY_VARIABLE,))
 
 
 def served(server) -> str:
