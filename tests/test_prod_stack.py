@@ -218,6 +218,7 @@ def test_a_model_switch_reaches_every_replica_with_no_failed_request(stack, mode
         assert rolled.returncode == 0, rolled.stderr
         assert versions(stack) == ["v2", "v2"]
         reload = subprocess.run(["make", "--no-print-directory", "reload", f"PROD_DIR={stack.prod_dir}",
+                                 f"MODELS_DIR={models_dir}",
                                  f"PIDFILE={stack.prod_dir / 'no-such.pid'}"], cwd=REPO_ROOT, capture_output=True, text=True,
                                 env={k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS")})
         assert reload.returncode == 0, reload.stdout + reload.stderr
