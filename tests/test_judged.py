@@ -201,3 +201,113 @@ def test_on_the_shared_judged_set_the_default_is_no_worse_than_the_old_default(r
     assert old["ndcg@10"] == pytest.approx(0.538, abs=0.0005) and old["judged_share@10"] == 1.0
     assert original["ndcg@10"] == pytest.approx(0.600, abs=0.0005)
     assert default["ndcg@10"] >= old["ndcg@10"]
+
+
+# -- the promotion gate ------------------------------------------------------------
+
+
+def store_with_current(folder: Path, data: Path, **params):
+    """A model store whose current version was trained on ``data`` with the pipeline ``params``,
+    reported as ``update`` reports a version."""
+    from text_similarity_model import Model
+    from text_similarity_model.corpus import read_talks_csv
+    from text_similarity_model.store import ModelStore
+    from text_similarity_model.store.checks import evaluate_model
+    from text_similarity_model.store.promotion import model_report
+
+    store = ModelStore(folder)
+    talks, sha256 = read_talks_csv(data)
+    model = Model(version="current", **params)
+    model.train(talks, data_sha256=sha256)
+    with store.lock():
+        version = store.add(model, {**model_report(model), "evaluation": evaluate_model(model), "promoted": True})
+        store.promote(version.name)
+    return store
+
+
+def update_cli(store, data: Path, judged_file: Path | str = "", *options):
+    return run_cli("update", data, "--models-dir", store.folder, "--pidfile", store.folder / "none.pid", *options,
+                   env={"JUDGED_FILE": str(judged_file)})
+
+
+def checks_of(version) -> dict[str, dict]:
+    return {check["name"]: check for check in version.report["checks"]}
+
+
+# min_df 2 keeps only the words two corpus talks share: for the Kubernetes query it ranks Postgres (all
+# "cluster") above Kubernetes, and finds nothing for the cake query. Judged nDCG@10 by hand, when the talk
+# graded 2 is second (the other, graded 0, first; the Python talk, graded 1, not ranked):
+NDCG_GRADE_2_SECOND = (3 / math.log2(3)) / (3 + 1 / math.log2(3)) / 2
+
+
+def test_a_new_configuration_better_on_judged_relevance_is_promoted(small, tmp_path):
+    data, judged = small
+    store = store_with_current(tmp_path / "models", data, tfidf__min_df=2)
+    completed = update_cli(store, data, judged)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert completed.stdout.strip().splitlines()[-1].startswith("promoted ")
+    candidate = store.current()
+    assert candidate.name != "current"
+    checks = checks_of(candidate)
+    assert checks["judged"]["passed"]
+    assert checks["judged"]["detail"].startswith(
+        f"judged nDCG@10: {EXPECTED['ndcg@10']:.3f} ≥ {NDCG_GRADE_2_SECOND:.3f} - 0.01 (current current's "
+        f"configuration; both trained on the talks of 2016, 2017, 2 judged queries of {judged})")
+    # The same-track figures of two configurations are reported as the proxy they are, and decide nothing.
+    assert checks["P@5"]["passed"] and "another configuration: a proxy, not enforced" in checks["P@5"]["detail"]
+    assert candidate.report["judged_evaluation"] == {"file": str(judged), "ndcg@10": round(EXPECTED["ndcg@10"], 4),
+                                                     "current_configuration_ndcg@10": round(NDCG_GRADE_2_SECOND, 4)}
+
+
+def test_a_new_configuration_worse_on_judged_relevance_is_refused(small, tmp_path):
+    data, _ = small
+    reversed_grades = judgments()
+    reversed_grades["judgments"][0]["candidates"] = [candidate(KUBERNETES, 0), candidate(POSTGRES, 2),
+                                                     candidate(PYTHON, 1)]
+    judged = write_json(tmp_path / "reversed.json", reversed_grades)
+    store = store_with_current(tmp_path / "models", data, tfidf__min_df=2)
+    completed = update_cli(store, data, judged)
+    assert completed.returncode == 1, completed.stdout + completed.stderr
+    lines = completed.stdout.strip().splitlines()
+    assert lines[-1].startswith("refused: judged failed; current stays current; candidate kept as ")
+    # Graded the other way round, the current configuration ranks the talk graded 2 first.
+    assert any(line.startswith(f"judged nDCG@10: {NDCG_GRADE_2_SECOND:.3f} < {EXPECTED['ndcg@10']:.3f} - 0.01 ")
+               for line in lines), lines
+    assert store.current().name == "current"
+    # A wider tolerance lets it through: the judged comparison is what decided.
+    assert update_cli(store, data, judged, "--judged-tolerance", "0.5").returncode == 0
+
+
+def test_without_a_judged_file_a_new_configuration_is_not_refused_by_the_proxy_and_says_so(small, tmp_path):
+    data, _ = small
+    store = store_with_current(tmp_path / "models", data, tfidf__min_df=2)
+    completed = update_cli(store, data, "", "--quality-tolerance", "0")
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    judged_check = checks_of(store.current())["judged"]
+    assert judged_check["passed"] and "no judged file is set (JUDGED_FILE)" in judged_check["detail"]
+
+
+def test_bad_data_is_still_refused_when_the_configuration_changes(sample_csv, sample_talks, tmp_path):
+    """The current configuration, trained on the new data, is measured as before: tracks scrambled
+    (the related talks no longer share their query's track) are refused though the configurations differ."""
+    store = store_with_current(tmp_path / "models", sample_csv, tfidf__min_df=2)
+    scrambled = sample_talks.copy()
+    scrambled["trilha"] = scrambled["trilha"].sample(frac=1, random_state=1).to_numpy()
+    path = tmp_path / "scrambled.csv"
+    scrambled.to_csv(path, index=False)
+    completed = update_cli(store, path)
+    assert completed.returncode == 1, completed.stdout + completed.stderr
+    assert completed.stdout.strip().splitlines()[-1].startswith(
+        "refused: P@5 (current configuration), MRR (current configuration) failed; current stays current")
+    assert store.current().name == "current"
+
+
+def test_a_judged_file_that_does_not_match_the_data_stops_the_update_before_training(small, sample_csv, tmp_path):
+    _, judged = small
+    store = store_with_current(tmp_path / "models", sample_csv)
+    completed = update_cli(store, sample_csv, judged)
+    assert completed.returncode == 2
+    lines = completed.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: judged file (--judged-file, JUDGED_FILE): {judged}: ")
+    assert lines[0].endswith("; nothing trained")
+    assert [version.name for version in store.versions()] == ["current"]
