@@ -164,8 +164,9 @@ class TuningResult:
                 {
                     "rank": int(row["rank"]),
                     "params": jsonable(row["params"]),
-                    **{metric.name: row[metric.column] for metric in self.metrics},
-                    f"{first.name}_std": row[f"{first.column}_std"],
+                    # NaN (e.g. same-track P@5 when no query has a track) is null: strict JSON has no NaN.
+                    **jsonable({metric.name: row[metric.column] for metric in self.metrics}),
+                    f"{first.name}_std": jsonable(row[f"{first.column}_std"]),
                     "fit_seconds": row["fit_seconds"],
                 }
                 for row in shown.to_dict(orient="records")
