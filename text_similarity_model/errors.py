@@ -19,3 +19,7 @@ class IncompatibleModelError(ModelFileError):
 
 class TamperedModelError(ModelFileError):
     """The model file does not match its manifest (tampered, truncated, swapped)."""
+
+
+class JudgedFileError(DataError):
+    """A judged file (graded query-candidate pairs) can't be used: the message names the file and the fix."""

@@ -74,6 +74,9 @@ STORE_POLL_SECONDS = Setting("STORE_POLL_SECONDS", "5",
                              "how often a service looks (a stat) at the store's current.json and loads a new current "
                              "version by itself, as on SIGHUP; 0: only on SIGHUP")
 DATA = Setting("DATA", str(SAMPLE_CSV), "the talks CSV trained into an empty model store (make run, make train)")
+JUDGED_FILE = Setting("JUDGED_FILE", "",
+                      "a judged file (JUDGED.md): a new version whose pipeline configuration differs from the current "
+                      "one's is compared with it on judged relevance before a promotion; unset: not compared")
 CRAWL_OUTPUT = Setting("CRAWL_OUTPUT", str(REPO_ROOT / "data" / "talks.csv"), "where make data writes the crawl")
 
 # The production stack (make run-prod, deploy/stack.py).

@@ -3,8 +3,8 @@
     text_similarity_model train-file DATA.csv MODEL.pkl [--version V]
     text_similarity_model predict MODEL.pkl --title T --description D [-n 5]
     text_similarity_model review SUBMISSIONS [MODEL.pkl] -o REPORT.html|.json|.csv [-n 5]
-    text_similarity_model evaluate DATA.csv [--k 5] [--split-year Y | --repeats] [--tracks] [--worst N] [--json]
-    text_similarity_model tune DATA.csv [--n-iter 60] [--param NAME=V1,V2 ...] [--json]
+    text_similarity_model evaluate DATA.csv [--k 5] [--split-year Y | --repeats | --judged J.json] [--tracks] [--json]
+    text_similarity_model tune DATA.csv [--n-iter 60] [--param NAME=V1,V2 ...] [--judged J.json] [--json]
     text_similarity_model update DATA.csv [--models-dir models] [--pidfile P] [--force] [thresholds]
     text_similarity_model models list|show VERSION|promote VERSION|rollback|init|reload [--models-dir models]
 

@@ -15,7 +15,9 @@ def add_commands(commands) -> None:
         help="measure the related talks (P@k, MRR, nDCG@k by track) of the baseline and default configurations",
         description="Each talk's title and description is a query; a talk in the answer is relevant when it has "
         "the query's trilha. Leave-one-out by default: every talk against all the others. With --tracks, the "
-        "suggested tracks instead: top-1 and top-3 accuracy of the track classifier, its queries' labels held out.",
+        "suggested tracks instead: top-1 and top-3 accuracy of the track classifier, its queries' labels held out. "
+        "With --judged FILE, relevance judged by reading, the primary measure (docs/quality.md): each configuration "
+        "trained on the file's corpus years, its queries' top 10 against the graded pairs.",
     )
     # Optional here only so that --tracks DATA.csv reads as it is written (see _read_tracks_option).
     options.add_data(evaluate, options.LABELLED_DATA_HELP, nargs="?")
@@ -29,6 +31,11 @@ def add_commands(commands) -> None:
     evaluate.add_argument("--tracks", nargs="?", const=True, metavar="DATA.csv",
                           help="measure the suggested tracks instead: top-1 and top-3 accuracy of the track classifier, "
                                "leave-one-out (or --split-year Y), the held-out talks' labels never reaching it")
+    protocol.add_argument("--judged", metavar="JUDGED.json",
+                          help="measure against relevance judged by reading: nDCG@10, P@5 (grade >= 1, grade 2), "
+                               "judged share of the top 10 and same-track P@5 (a proxy), see JUDGED.md")
+    evaluate.add_argument("--judged-extra", metavar="EXTRA.json",
+                          help="with --judged: a second judged file of new pairs, merged in (it may not change a grade)")
     evaluate.add_argument("--worst", type=int, metavar="N",
                           help="show only the N worst tracks (default all); --tracks N, its former name, still works")
     options.add_json(evaluate)
@@ -47,6 +54,9 @@ def add_commands(commands) -> None:
     tune.add_argument("--n-iter", type=int, default=60, help="configurations drawn without --param (default 60)")
     tune.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
     options.add_k(tune)
+    tune.add_argument("--judged", metavar="JUDGED.json",
+                      help="rank configurations by judged nDCG@10 instead: each trained on the file's corpus years, "
+                           "scored on its judged queries (no folds)")
     tune.add_argument("--n-jobs", type=int, default=2, help="parallel fits (default 2)")
     tune.add_argument("--seed", type=int, default=0, help="seed of the folds and of the draws (default 0)")
     tune.add_argument("--top", type=int, metavar="N", help="show only the N best configurations (default all)")
@@ -62,9 +72,20 @@ def evaluate_command(arguments) -> int:
     _read_tracks_option(arguments)
     if arguments.worst is not None:
         options.check_positive("--worst", arguments.worst)
-    if arguments.tracks and arguments.repeats:
-        raise PalestrasError("--tracks and --repeats measure different things; pass one of them")
+    if arguments.tracks and (arguments.repeats or arguments.judged):
+        raise PalestrasError(f"--tracks and {'--repeats' if arguments.repeats else '--judged'} measure different "
+                             "things; pass one of them")
+    if arguments.judged_extra and not arguments.judged:
+        raise PalestrasError("--judged-extra adds pairs to a judged file: pass --judged FILE too")
     talks, _ = read_talks_csv(arguments.data)
+    if arguments.judged:
+        from ..quality import judged
+
+        judged_set = judged.read_judged(arguments.judged, talks, arguments.judged_extra)
+        evaluations = judged.evaluate_configurations(judged_set)
+        _print(arguments, lambda: judged.report_json(judged_set, evaluations),
+               lambda: judged.report_lines(judged_set, evaluations, f" of {arguments.data}"))
+        return 0
     if arguments.tracks:
         from ..quality import track_evaluation
 
@@ -119,9 +140,14 @@ def tune_command(arguments) -> int:
         raise PalestrasError(str(error)) from error
 
     talks, _ = read_talks_csv(arguments.data)
+    judged = None
+    if arguments.judged:
+        from ..quality.judged import read_judged
+
+        judged = read_judged(arguments.judged, talks)
     try:
         result = tune(talks, grid=grid, n_iter=arguments.n_iter, n_splits=arguments.folds, k=arguments.k,
-                      n_jobs=arguments.n_jobs, random_state=arguments.seed)
+                      n_jobs=arguments.n_jobs, random_state=arguments.seed, judged=judged)
     except ValueError as error:
         if grid is None:  # the built-in search space failing is a bug: keep the traceback
             raise

@@ -38,6 +38,13 @@ def add_commands(commands) -> None:
                              f"(default {defaults.quality_tolerance})")
     update.add_argument("--max-queries", type=int, default=defaults.max_queries, metavar="N",
                         help=f"talks sampled (fixed seed) to measure P@5 and MRR (default {defaults.max_queries})")
+    update.add_argument("--judged-file", default=settings.JUDGED_FILE.get(), metavar="JUDGED.json",
+                        help="when the new version's pipeline configuration differs from the current one's, compare "
+                             "the two on this judged file (JUDGED.md) instead of the same-track proxy "
+                             "(default $JUDGED_FILE, else none: not compared)")
+    update.add_argument("--judged-tolerance", type=float, default=defaults.judged_tolerance, metavar="D",
+                        help=f"refuse a new configuration whose judged nDCG@10 is lower than the current one's by "
+                             f"more than D (default {defaults.judged_tolerance})")
     update.set_defaults(command=update_command)
 
     models = commands.add_parser("models", help="list, show, promote or roll back the versions of the model store")
@@ -75,10 +82,12 @@ def update_command(arguments) -> int:
 
     try:
         thresholds = Thresholds(arguments.min_talks_share, arguments.max_empty_share, arguments.max_duplicate_share,
-                                arguments.quality_tolerance, arguments.max_queries)
+                                arguments.quality_tolerance, arguments.max_queries,
+                                judged_tolerance=arguments.judged_tolerance)
     except ThresholdError as error:
         raise PalestrasError(f"--{error.name.replace('_', '-')} {error.problem}") from None
-    result = update(arguments.data, _store(arguments), thresholds, arguments.force, arguments.version)
+    result = update(arguments.data, _store(arguments), thresholds, arguments.force, arguments.version,
+                    judged_file=arguments.judged_file or None)
     if result.promoted:
         _reload_services(arguments)
     print(result.summary())

@@ -1,6 +1,6 @@
-"""Ranking measures for related-talks retrieval with binary relevance: the one
-implementation of P@k, MRR and nDCG@k that ``evaluate``, ``tune``, the
-estimator's ``score()`` and the check before a promotion use.
+"""Ranking measures for related-talks retrieval: the one implementation of P@k,
+MRR and nDCG@k that ``evaluate``, ``tune``, the estimator's ``score()``, the
+judged evaluation (:mod:`.judged`, graded nDCG) and the check before a promotion use.
 
 A query's answer is a ranked list of corpus talks (best first); ``hits`` marks
 which of them are relevant (in the evaluation: same track as the query). All
@@ -43,13 +43,28 @@ def reciprocal_rank(hits: np.ndarray, depth: int = RANKING_DEPTH) -> float:
     return 1.0 / (first[0] + 1) if len(first) else 0.0
 
 
+def dcg_at_k(gains, k: int) -> float:
+    """Discounted cumulative gain of the first ``k`` gains (best first): the
+    gain at rank r is divided by log2(r + 1)."""
+    gains = np.asarray(gains, dtype=float)[:k]
+    return float(gains @ (1.0 / np.log2(np.arange(2, len(gains) + 2))))
+
+
 def ndcg_at_k(hits: np.ndarray, n_relevant: int, k: int) -> float:
     """``n_relevant``: relevant talks in the whole corpus (not only in ``hits``)."""
     if n_relevant < 1:
         return float("nan")
-    discounts = 1.0 / np.log2(np.arange(2, k + 2))
-    gains = np.asarray(hits[:k], dtype=float)
-    return float(gains @ discounts[: len(gains)]) / float(discounts[: min(k, n_relevant)].sum())
+    return dcg_at_k(hits, k) / dcg_at_k(np.ones(min(k, n_relevant)), k)
+
+
+def graded_ndcg_at_k(gains, ideal_gains, k: int) -> float:
+    """nDCG@k with graded gains: ``gains`` of the ranked answer (best first),
+    ``ideal_gains`` of every judged talk of the query (any order), from which the
+    ideal ranking is built. A query whose ideal DCG is 0 (nothing relevant was
+    found for it) scores 0, as trec_eval counts it, so that means over a judged
+    set compare every ranker on the same queries."""
+    ideal = dcg_at_k(np.sort(np.asarray(ideal_gains, dtype=float))[::-1], k)
+    return dcg_at_k(gains, k) / ideal if ideal > 0 else 0.0
 
 
 @dataclass

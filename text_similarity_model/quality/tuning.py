@@ -1,5 +1,5 @@
 """Model selection: tune the pipeline with scikit-learn's ``RandomizedSearchCV``
-or ``GridSearchCV``, scoring retrieval by track.
+or ``GridSearchCV``, scoring retrieval by track, or by relevance judged by reading.
 
 The talks are split into folds (:func:`query_folds`); each candidate
 pipeline is fitted on the other folds with the tracks as labels
@@ -10,6 +10,11 @@ and nDCG@k, from :meth:`CosineSimilaritiesEstimator.ranking_metrics
 <text_similarity_model.steps.similarity.CosineSimilaritiesEstimator.ranking_metrics>`.
 
 Only the title and the description are features; the track is the label.
+
+With a judged file (``tune --judged``), relevance judged by reading scores
+instead, the primary measure (docs/quality.md): each configuration is fitted on
+the judged file's corpus years and ranked by the judged nDCG@10 of its queries
+(:class:`~.judged.JudgedScorer`), one split, the judged queries never in the corpus.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import pandas as pd
 from sklearn.model_selection import GridSearchCV, KFold, RandomizedSearchCV
 
 from .evaluation import LABEL, labelled_corpus
+from .judged import JudgedSet
 from ..jsonable import jsonable
 from .measures import DEFAULT_K
 from ..steps.pipeline import build_pipeline
@@ -75,6 +81,30 @@ class RankingScorer:
         return f"precision@{self.k}", "mrr", f"ndcg@{self.k}"
 
 
+@dataclass(frozen=True)
+class Metric:
+    """A column of the tuning table: its ``column`` in the table, its ``name`` in the
+    scorer's (and the JSON's) results, its ``label`` in the printed table."""
+
+    column: str
+    name: str
+    label: str
+
+
+def track_metrics(k: int) -> tuple[Metric, ...]:
+    """What :class:`RankingScorer` reports, ranked by the first (then the second)."""
+    return (Metric("precision", f"precision@{k}", f"P@{k}"), Metric("mrr", "mrr", "MRR"),
+            Metric("ndcg", f"ndcg@{k}", f"nDCG@{k}"))
+
+
+def judged_metrics() -> tuple[Metric, ...]:
+    """What :class:`~.judged.JudgedScorer` reports, ranked by judged nDCG@10 (then P@5)."""
+    from .judged import MEASURES
+
+    columns = ("ndcg", "precision", "precision_grade2", "judged_share", "same_track_precision")
+    return tuple(Metric(column, name, label) for column, (name, label) in zip(columns, MEASURES.items()))
+
+
 @dataclass
 class TuningResult:
     """The ranked table of a search and how it was run."""
@@ -85,52 +115,61 @@ class TuningResult:
     n_splits: int
     k: int
     seconds: float
+    #: The table's measures, the first ranking it; default: the track scorer's.
+    metrics: tuple[Metric, ...] = ()
+    #: How the configurations were scored, for the table's first line.
+    protocol: str = ""
+
+    def __post_init__(self):
+        self.metrics = self.metrics or track_metrics(self.k)
+        self.protocol = self.protocol or f"{self.n_splits} folds of {self.n_talks} talks"
 
     def best_params(self) -> dict:
         return dict(self.table.iloc[0]["params"])
 
     def lines(self, top: int | None = None) -> list[str]:
-        """The table as Markdown: rank, the searched parameters, mean P@k ±
-        std over the folds, MRR, nDCG@k and the mean fit time of a fold."""
-        k = self.k
+        """The table as Markdown: rank, the searched parameters, the measures (the
+        first ± its std over the folds, when there are folds) and the mean fit time."""
         shown = self.table if top is None else self.table.head(top)
         names = [name.split("__", 1)[1] for name in self.searched]
-        header = ["rank", *names, f"P@{k}", "MRR", f"nDCG@{k}", "fit s"]
+        first = self.metrics[0]
+        header = ["rank", *names, *(metric.label for metric in self.metrics), "fit s"]
         lines = [
-            f"{len(self.table)} configurations x {self.n_splits} folds of {self.n_talks} talks"
-            f" in {self.seconds:.0f} s; ranked by mean P@{k} over the held-out folds"
+            f"{len(self.table)} configurations x {self.protocol} in {self.seconds:.0f} s; ranked by mean "
+            f"{first.label}" + (" over the held-out folds" if self.n_splits > 1 else "")
             + ("" if len(shown) == len(self.table) else f" (best {len(shown)} shown)"),
             "",
             "| " + " | ".join(header) + " |",
-            "| ---: |" + " --- |" * len(names) + " ---: |" * 4,
+            "| ---: |" + " --- |" * len(names) + " ---: |" * (len(self.metrics) + 1),
         ]
-        for row in shown.itertuples(index=False):
-            values = [_format_value(row.params.get(name)) for name in self.searched]
-            lines.append(
-                f"| {row.rank} | " + " | ".join(values) + f" | {row.precision:.3f} ± {row.precision_std:.3f}"
-                f" | {row.mrr:.3f} | {row.ndcg:.3f} | {row.fit_seconds:.2f} |"
-            )
+        for row in shown.to_dict(orient="records"):
+            values = [_format_value(row["params"].get(name)) for name in self.searched]
+            measures = [f"{row[metric.column]:.3f}" for metric in self.metrics]
+            if self.n_splits > 1:
+                measures[0] += f" ± {row[f'{first.column}_std']:.3f}"
+            lines.append(f"| {row['rank']} | " + " | ".join(values + measures) + f" | {row['fit_seconds']:.2f} |")
         return lines
 
     def to_json(self, top: int | None = None) -> dict:
         shown = self.table if top is None else self.table.head(top)
+        first = self.metrics[0]
         return {
             "n_talks": self.n_talks,
             "n_splits": self.n_splits,
             "k": self.k,
             "seconds": self.seconds,
             "searched": self.searched,
+            "ranked_by": first.name,
             "configurations": [
                 {
-                    "rank": int(row.rank),
-                    "params": jsonable(row.params),
-                    f"precision@{self.k}": row.precision,
-                    f"precision@{self.k}_std": row.precision_std,
-                    "mrr": row.mrr,
-                    f"ndcg@{self.k}": row.ndcg,
-                    "fit_seconds": row.fit_seconds,
+                    "rank": int(row["rank"]),
+                    "params": jsonable(row["params"]),
+                    # NaN (e.g. same-track P@5 when no query has a track) is null: strict JSON has no NaN.
+                    **jsonable({metric.name: row[metric.column] for metric in self.metrics}),
+                    f"{first.name}_std": jsonable(row[f"{first.column}_std"]),
+                    "fit_seconds": row["fit_seconds"],
                 }
-                for row in shown.itertuples(index=False)
+                for row in shown.to_dict(orient="records")
             ],
         }
 
@@ -143,23 +182,39 @@ def tune(
     k: int = DEFAULT_K,
     n_jobs: int = 2,
     random_state: int = 0,
+    judged: JudgedSet | None = None,
 ) -> TuningResult:
-    """Search pipeline parameters by cross-validation on ``talks``.
+    """Search pipeline parameters on ``talks``.
 
     ``grid``: every combination of these values (``GridSearchCV``), the other
     parameters at their defaults; None draws ``n_iter`` configurations of
     :data:`SEARCH_SPACE` (``RandomizedSearchCV``). Returns the ranked table.
+
+    Scored by track over ``n_splits`` folds of talks by default; with ``judged``
+    (:func:`~.judged.read_judged` of ``talks``), each configuration is fitted on
+    the judged corpus and ranked by the judged nDCG@10 of its queries (one split:
+    the judged queries are never in the corpus).
     """
-    corpus = labelled_corpus(talks)
-    X, y = corpus[["title", "description"]], corpus[LABEL].to_numpy()
     check_params(grid or SEARCH_SPACE)
-    scorer = RankingScorer(k)
+    if judged is None:
+        corpus = labelled_corpus(talks)
+        X, y = corpus[["title", "description"]], corpus[LABEL].to_numpy()
+        scorer, cv, metrics, protocol = RankingScorer(k), query_folds(n_splits, random_state), track_metrics(k), ""
+        n_talks = len(corpus)
+    else:
+        X = pd.concat([judged.corpus[["title", "description"]], judged.query_frame()], ignore_index=True)
+        n_corpus, n_queries = len(judged.corpus), len(judged.queries)
+        # The queries' positions in the judged set: how the scorer finds their grades.
+        y = np.concatenate([np.full(n_corpus, -1), np.arange(n_queries)])
+        scorer, cv, metrics = judged.scorer(), [(np.arange(n_corpus), np.arange(n_corpus, n_corpus + n_queries))], \
+            judged_metrics()
+        years = ", ".join(map(str, judged.corpus_years))
+        protocol = f"{n_queries} judged queries against the {n_corpus:,} talks of {years}"
+        n_talks, n_splits = n_corpus, 1
     started = time.perf_counter()
     # No Pipeline(memory=...) cache of the lemmas: it would make the fit
     # times of the table depend on which candidate happened to lemmatize first.
-    search_options = dict(
-        scoring=scorer, refit=False, cv=query_folds(n_splits, random_state), n_jobs=n_jobs, error_score="raise"
-    )
+    search_options = dict(scoring=scorer, refit=False, cv=cv, n_jobs=n_jobs, error_score="raise")
     if grid is not None:
         search = GridSearchCV(build_pipeline(), grid, **search_options)
     else:
@@ -168,7 +223,8 @@ def tune(
     search.fit(X, y)
     seconds = time.perf_counter() - started
     searched = list((grid or SEARCH_SPACE).keys())
-    return TuningResult(_ranked_table(search.cv_results_, scorer), searched, len(corpus), n_splits, k, seconds)
+    return TuningResult(_ranked_table(search.cv_results_, metrics), searched, n_talks, n_splits, k, seconds,
+                        metrics, protocol)
 
 
 def check_params(grid: dict[str, list]) -> None:
@@ -209,20 +265,14 @@ def _literal_or_word(text: str):
         return text
 
 
-def _ranked_table(results: dict, scorer: RankingScorer) -> pd.DataFrame:
-    precision, mrr, ndcg = scorer.metric_names
-    table = pd.DataFrame(
-        {
-            "params": results["params"],
-            "precision": results[f"mean_test_{precision}"],
-            "precision_std": results[f"std_test_{precision}"],
-            "mrr": results[f"mean_test_{mrr}"],
-            "ndcg": results[f"mean_test_{ndcg}"],
-            "fit_seconds": results["mean_fit_time"],
-        }
-    )
-    # Ties in P@k (e.g. configurations differing only by tfidf__norm): by MRR.
-    table = table.sort_values(["precision", "mrr"], ascending=False, kind="stable").reset_index(drop=True)
+def _ranked_table(results: dict, metrics: tuple[Metric, ...]) -> pd.DataFrame:
+    first, second = metrics[0], metrics[1]
+    table = pd.DataFrame({"params": results["params"],
+                          **{metric.column: results[f"mean_test_{metric.name}"] for metric in metrics},
+                          f"{first.column}_std": results[f"std_test_{first.name}"],
+                          "fit_seconds": results["mean_fit_time"]})
+    # Ties in the first measure (e.g. configurations differing only by tfidf__norm): by the second.
+    table = table.sort_values([first.column, second.column], ascending=False, kind="stable").reset_index(drop=True)
     table.insert(0, "rank", np.arange(1, len(table) + 1))
     return table
 

@@ -9,6 +9,19 @@ exporting a model):
   fixed-seed sample of at most ``max_queries`` talks) not lower than the
   current version's by more than ``quality_tolerance``. Each version's
   figures are measured at its training, on its own data, and kept in its report.
+
+When the candidate's pipeline configuration differs from the current version's
+(a new default), those figures compare two configurations by the same-track
+proxy, which steered the defaults wrong (docs/quality.md). Then
+(:func:`configuration_checks`):
+
+- bad data is still caught with the configuration held the same: the current
+  version's configuration is trained on the candidate's data and measured by
+  the same leave-one-out, against the current version's figures;
+- the configurations are compared on the judged file (``JUDGED_FILE``, each
+  trained on its corpus years): the candidate is refused only if its judged
+  nDCG@10 is lower by more than ``judged_tolerance``. Without a judged file
+  the check says so and passes: the proxy alone refuses nothing.
 """
 
 from __future__ import annotations
@@ -37,9 +50,12 @@ class Thresholds:
     quality_tolerance: float = 0.02
     max_queries: int = 2000
     seed: int = 0
+    #: How much lower than the current configuration's a new configuration's judged nDCG@10 may be.
+    judged_tolerance: float = 0.01
 
     def __post_init__(self):
-        for name in ("min_talks_share", "max_empty_share", "max_duplicate_share", "quality_tolerance"):
+        for name in ("min_talks_share", "max_empty_share", "max_duplicate_share", "quality_tolerance",
+                     "judged_tolerance"):
             value = getattr(self, name)
             if not 0 <= value <= 1:
                 raise ThresholdError(name, f"must be between 0 and 1, got {value}")
@@ -74,14 +90,41 @@ def evaluate_model(model: Model, k: int = DEFAULT_K, max_queries: int = 2000, se
     when the corpus has no track to measure against."""
     if LABEL not in model.columns:
         return None
-    labels = np.asarray(model.talk_column(LABEL), dtype=object)
+    return _leave_one_out(model.related_indices, np.asarray(model.talk_column(LABEL), dtype=object), k,
+                          max_queries, seed)
+
+
+def evaluate_configuration(pipeline, model: Model, k: int = DEFAULT_K, max_queries: int = 2000, seed: int = 0
+                           ) -> dict | None:
+    """:func:`evaluate_model` of another configuration on ``model``'s talks: a clone of
+    ``pipeline`` (e.g. the current version's) trained on them, ranking as ``Model.related`` does."""
+    import pandas as pd
+    from sklearn.base import clone
+
+    if LABEL not in model.columns:
+        return None
+    fitted = clone(pipeline)
+    if "lemmas__progress" in fitted.get_params():
+        fitted.set_params(lemmas__progress=False)
+    fitted.fit(pd.DataFrame({"title": model.talk_column("title"), "description": model.talk_column("description")}))
+    cosine = fitted[-1]
+
+    def related_indices(index: int, n_results: int) -> np.ndarray:
+        mask = np.ones(cosine.corpus_.shape[0], dtype=bool)
+        mask[index] = False
+        return cosine.top_k(cosine.corpus_[index], n_results, mask)[0][0]
+
+    return _leave_one_out(related_indices, np.asarray(model.talk_column(LABEL), dtype=object), k, max_queries, seed)
+
+
+def _leave_one_out(related_indices, labels: np.ndarray, k: int, max_queries: int, seed: int) -> dict | None:
     labelled = np.flatnonzero(labels != "")
     if len(labelled) < 2:
         return None
     queries = labelled
     if len(queries) > max_queries:
         queries = np.sort(np.random.default_rng(seed).choice(labelled, max_queries, replace=False))
-    rankings = [model.related_indices(int(query), RANKING_DEPTH) for query in queries]
+    rankings = [related_indices(int(query), RANKING_DEPTH) for query in queries]
     means = same_label_metrics(rankings, labels[queries], labels, k, exclude=queries).means()
     return {
         f"precision@{k}": round(means[f"precision@{k}"], 4),
@@ -125,18 +168,70 @@ def data_checks(report: dict, current: StoredVersion | None, thresholds: Thresho
     return checks
 
 
-def quality_checks(report: dict, current: StoredVersion | None, thresholds: Thresholds) -> list[Check]:
-    """The candidate's figures against the current version's, within ``quality_tolerance``."""
-    ours, theirs = report.get("evaluation"), (current.report.get("evaluation") if current else None)
+def quality_checks(report: dict, current: StoredVersion | None, thresholds: Thresholds, enforced: bool = True,
+                   ours: dict | None = None, label_suffix: str = "", note: str = "") -> list[Check]:
+    """The candidate's figures (``ours``, default its report's) against the current version's,
+    within ``quality_tolerance``. Not ``enforced``: reported, never failing (a proxy comparing
+    two configurations, see the module)."""
+    ours, theirs = ours or report.get("evaluation"), (current.report.get("evaluation") if current else None)
     if not ours or not theirs:
         return []  # nothing to compare: no track column, or a version from before reports
     checks = []
     for name, label in ((f"precision@{DEFAULT_K}", f"P@{DEFAULT_K}"), ("mrr", "MRR")):
+        label += label_suffix
         floor = theirs[name] - thresholds.quality_tolerance
-        passed = ours[name] >= floor
-        sign = "≥" if passed else "<"
-        checks.append(Check(label, passed, f"{label}: {ours[name]:.3f} {sign} {theirs[name]:.3f} - "
-                                           f"{thresholds.quality_tolerance} (current {current.name})"))
+        holds = ours[name] >= floor
+        sign = "≥" if holds else "<"
+        checks.append(Check(label, holds or not enforced, f"{label}: {ours[name]:.3f} {sign} {theirs[name]:.3f} - "
+                                                          f"{thresholds.quality_tolerance} (current {current.name}"
+                                                          f"{note})"))
     return checks
+
+
+def configuration_differs(report: dict, current: StoredVersion, current_model: Model | None = None) -> bool:
+    """Whether the candidate (its ``report``) was built with other pipeline parameters than ``current``
+    (read from its report, else from its model's metadata for a version from before they were reported)."""
+    theirs = current.report.get("pipeline_params")
+    if theirs is None and current_model is not None:
+        theirs = current_model.metadata.get("pipeline_params")
+    return theirs != report.get("pipeline_params")
+
+
+def configuration_checks(model: Model, current: StoredVersion, current_model: Model, judged,
+                         thresholds: Thresholds, echo=print) -> tuple[list[Check], dict]:
+    """The checks of a candidate whose configuration differs from ``current``'s (see the module):
+    the current configuration on the candidate's data (bad data), and both configurations on
+    ``judged`` (a :class:`~..quality.judged.JudgedSet`, or None: said, not refused).
+    Returns the checks and what to add to the candidate's report."""
+    same_configuration = evaluate_configuration(current_model.pipeline, model, DEFAULT_K, thresholds.max_queries,
+                                                thresholds.seed)
+    added: dict = {"current_configuration_evaluation": same_configuration}
+    checks = quality_checks({}, current, thresholds, ours=same_configuration, label_suffix=" (current configuration)",
+                            note="; its configuration trained on the new data: a change of data alone")
+    if same_configuration:
+        echo(f"the current configuration on the new data: P@{DEFAULT_K} "
+             f"{same_configuration[f'precision@{DEFAULT_K}']:.3f}, MRR {same_configuration['mrr']:.3f}")
+    if judged is None:
+        checks.append(Check("judged", True, "judged: the pipeline configuration differs from the current "
+                                            f"version {current.name}'s, and no judged file is set (JUDGED_FILE): "
+                                            "not compared by judged relevance; the same-track figures, a proxy, "
+                                            "refuse nothing (docs/operating.md)"))
+        return checks, added
+    from ..quality.judged import evaluate_pipeline, fit_on_judged_corpus
+
+    ours = evaluate_pipeline(judged, fit_on_judged_corpus(judged, pipeline=model.pipeline)).overall()["ndcg@10"]
+    theirs = evaluate_pipeline(judged, fit_on_judged_corpus(judged, pipeline=current_model.pipeline)
+                               ).overall()["ndcg@10"]
+    years = ", ".join(map(str, judged.corpus_years))
+    holds = ours >= theirs - thresholds.judged_tolerance
+    sign = "≥" if holds else "<"
+    echo(f"judged nDCG@10 ({judged.source}): {ours:.3f} against the current configuration's {theirs:.3f}")
+    checks.append(Check("judged", holds, f"judged nDCG@10: {ours:.3f} {sign} {theirs:.3f} - "
+                                         f"{thresholds.judged_tolerance} (current {current.name}'s configuration; "
+                                         f"both trained on the talks of {years}, {len(judged.queries)} judged "
+                                         f"queries of {judged.source})"))
+    added["judged_evaluation"] = {"file": judged.source, "ndcg@10": round(ours, 4),
+                                  "current_configuration_ndcg@10": round(theirs, 4)}
+    return checks, added
 
 

@@ -19,7 +19,8 @@ import numpy as np
 from ..errors import PalestrasError, TamperedModelError
 from ..model_file import SIGNING_KEY_VARIABLE, read_manifest, signature_matches, signing_key_or_environment
 from ..quality.measures import DEFAULT_K
-from .checks import DEFAULT_THRESHOLDS, Check, Thresholds, data_checks, evaluate_model, quality_checks
+from .checks import (DEFAULT_THRESHOLDS, Check, Thresholds, configuration_checks, configuration_differs, data_checks,
+                     evaluate_model, quality_checks)
 from .versions import ModelStore, StoredVersion
 
 if TYPE_CHECKING:  # the model (spaCy, scikit-learn, pandas) loads only when a command trains or reads one
@@ -71,14 +72,20 @@ def model_report(model: Model) -> dict:
         "editions": editions,
         "vocabulary_size": metadata.get("vocabulary_size"),
         "configuration": metadata.get("configuration"),
+        "pipeline_params": metadata.get("pipeline_params"),
     }
 
 
 def update(data_path: str | Path, store: ModelStore, thresholds: Thresholds = DEFAULT_THRESHOLDS, force: bool = False,
-           version: str | None = None, echo: Callable[[str], None] = print) -> UpdateResult:
+           version: str | None = None, echo: Callable[[str], None] = print,
+           judged_file: str | Path | None = None) -> UpdateResult:
     """Train a candidate on ``data_path``, check it against the store's current
     version and promote it if every check holds (or ``force``). Prints each
-    step's counts through ``echo``. The store is locked throughout."""
+    step's counts through ``echo``. The store is locked throughout.
+
+    ``judged_file`` (``JUDGED_FILE``): compares the candidate's configuration with
+    the current one's on judged relevance when they differ (:mod:`.checks`); it is
+    read before the training, and one that doesn't match the data is an error."""
     data_path = Path(data_path)
     with store.lock():
         current = store.current()
@@ -89,6 +96,7 @@ def update(data_path: str | Path, store: ModelStore, thresholds: Thresholds = DE
         from ..model import Model
 
         talks, data_sha256 = read_talks_csv(data_path)
+        judged = _judged_set(judged_file, talks) if current is not None else None
         model = Model(version=version)
         training = model.train(talks, data_sha256=data_sha256, progress=True)
         report = {**model_report(model), "data": str(data_path), "training_seconds": round(training.seconds, 2)}
@@ -97,7 +105,18 @@ def update(data_path: str | Path, store: ModelStore, thresholds: Thresholds = DE
              f"{len(report['editions'])} editions")
         echo(f"trained in {training.seconds:.1f} s: {training.vocabulary_size:,} terms")
         report["evaluation"] = _evaluated(model, thresholds, echo)
-        checks = [signing] + data_checks(report, current, thresholds) + quality_checks(report, current, thresholds)
+        checks = [signing] + data_checks(report, current, thresholds)
+        current_model = _current_model(current, report)
+        if current_model is not None:
+            # Another configuration: the same-track figures compare configurations by a proxy; they are
+            # reported, and bad data and the configuration are each checked on their own (.checks).
+            checks += quality_checks(report, current, thresholds, enforced=False,
+                                     note="; another configuration: a proxy, not enforced")
+            more, added = configuration_checks(model, current, current_model, judged, thresholds, echo)
+            checks += more
+            report.update(added)
+        else:
+            checks += quality_checks(report, current, thresholds)
         failed = [check for check in checks if not check.passed]
         promoted = force or not failed
         report["checks"] = [asdict(check) for check in checks]
@@ -159,6 +178,31 @@ def signing_check(current: StoredVersion | None) -> Check:
                                          f"current version {current.name}, the services' key: set theirs "
                                          "(changing keys: docs/operating.md)")
     return Check("signature", True, f"signature: {SIGNING_KEY_VARIABLE} verifies the current version {current.name}")
+
+
+def _judged_set(judged_file, talks):
+    """The judged file matched to the talks about to be trained, or None when none is set."""
+    if not judged_file:
+        return None
+    from ..errors import JudgedFileError
+    from ..quality.judged import read_judged
+
+    try:
+        return read_judged(judged_file, talks)
+    except JudgedFileError as error:
+        raise PalestrasError(f"judged file (--judged-file, JUDGED_FILE): {error}; nothing trained") from None
+
+
+def _current_model(current: StoredVersion | None, report: dict) -> Model | None:
+    """The current version's model when the candidate's configuration differs from it, else None."""
+    if current is None:
+        return None
+    if current.report.get("pipeline_params") is not None:
+        if not configuration_differs(report, current):
+            return None
+        return current.load_model()
+    model = current.load_model()  # a version from before the report kept its parameters
+    return model if configuration_differs(report, current, model) else None
 
 
 def _evaluated(model: Model, thresholds: Thresholds, echo) -> dict | None:
