@@ -28,6 +28,7 @@ def test_exploration_notebook_executes_on_the_sample_corpus(monkeypatch):
     assert "read 204 talks" in outputs
     assert "baseline" in outputs and "default" in outputs
     assert "padrão sem LSA" in outputs  # the P@k table by configuration
+    assert "relevância julgada: o arquivo julgado" in outputs  # judged on the real corpus only, and it says so
 
 
 def test_notebook_imports_the_package_rather_than_copying_it():
