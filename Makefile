@@ -96,7 +96,7 @@ lint: install-dev
 
 ## test: lint, then the whole suite (what CI runs: .ci/run)
 test: lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=40
 
 ## test-fast: the quick suite, under a minute: no slow, browser, gunicorn or notebook tests
 test-fast: install-dev
