@@ -43,6 +43,11 @@ BASELINE_PARAMS: dict = {
     "tfidf__max_df": 1.0,
     "tfidf__ngram_range": (1, 1),
     "tfidf__norm": "l2",
+    "tfidf__stop_words": None,
+    "tfidf__corpus_weighting": "tfidf",
+    "tfidf__k1": 1.2,
+    "tfidf__b": 0.75,
+    "cosine__corpus_norm": "l2",
     "cosine__latent_components": 0,
     "cosine__latent_weight": 0.5,
 }
@@ -60,6 +65,22 @@ def configuration_name(params: dict) -> str:
     if all(effective.get(name) == value for name, value in BASELINE_PARAMS.items()):
         return "baseline"
     return "custom"
+
+
+def fit_with_talk_vectors(pipeline: Pipeline, X, y=None):
+    """Fit ``pipeline`` (of :func:`build_pipeline`) on the talks ``X`` (and
+    labels ``y``), as ``pipeline.fit`` would, and return the talks' vectors as
+    queries: a CSR matrix of shape (n_talks, n_terms).
+
+    These are what ranking a corpus talk as a query must use (leave-one-out,
+    ``Model.related``, the track classifier): with
+    ``tfidf__corpus_weighting="bm25"`` the scoring step's ``corpus_`` holds
+    BM25 rows, not query vectors (:class:`.QueryTfidfVectorizer`).
+    """
+    lemmas, tfidf, cosine = (step for _, step in pipeline.steps)
+    corpus_rows, talk_vectors = tfidf.fit_corpus(lemmas.fit_transform(X))
+    cosine.fit(corpus_rows, y)
+    return talk_vectors
 
 
 def build_pipeline(**params) -> Pipeline:
