@@ -211,6 +211,19 @@ def test_max_norm_ranks_by_the_dot_product_with_scores_in_0_1():
     assert CosineSimilaritiesEstimator().fit(corpus).top_k(query, 1)[0][0].tolist() == [1]
 
 
+def test_steps_pickled_before_bm25_existed_load_as_tfidf_cosine():
+    vectorizer = QueryTfidfVectorizer().fit(["python flask", "java"])
+    estimator = CosineSimilaritiesEstimator().fit(vectorizer.transform(["python flask", "java"]))
+    old_vectorizer = {k: v for k, v in vectorizer.__getstate__().items() if k not in ("corpus_weighting", "k1", "b")}
+    old_estimator = {k: v for k, v in estimator.__getstate__().items() if k != "corpus_norm"}
+    vectorizer, estimator = QueryTfidfVectorizer.__new__(QueryTfidfVectorizer), CosineSimilaritiesEstimator.__new__(
+        CosineSimilaritiesEstimator)
+    vectorizer.__setstate__(old_vectorizer)
+    estimator.__setstate__(old_estimator)
+    assert (vectorizer.get_params()["corpus_weighting"], estimator.get_params()["corpus_norm"]) == ("tfidf", "l2")
+    assert estimator.top_k(vectorizer.transform(["flask"]), 1)[0][0].tolist() == [0]
+
+
 def test_portuguese_stop_words_are_dropped_from_the_lemmas_too():
     vectorizer = QueryTfidfVectorizer(stop_words="portuguese").fit(["ser python", "estar java ser"])
     assert sorted(vectorizer.vocabulary_) == ["java", "python"]

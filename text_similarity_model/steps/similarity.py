@@ -129,6 +129,10 @@ class CosineSimilaritiesEstimator(DropsCachesWhenPickled, BaseEstimator):
         self.latent_terms_, self.latent_corpus_ = self._fit_latent(directions) if directions is not None else (None, None)
         return self
 
+    def __setstate__(self, state):
+        # A model file written before corpus_norm existed: its rows were L2-normalised.
+        super().__setstate__({"corpus_norm": "l2", **state})
+
     def set_params(self, **params):
         # latent_weight and latent_candidates act at query time: the ranking
         # index, which holds them, is rebuilt with the new values.

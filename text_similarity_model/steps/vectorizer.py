@@ -171,6 +171,10 @@ class QueryTfidfVectorizer(DropsCachesWhenPickled, TfidfVectorizer):
         """The analyzer, vocabulary and idf (a list), built from the fitted state once."""
         return self.build_analyzer(), self.vocabulary_, self.idf_.tolist() if self.use_idf else None
 
+    def __setstate__(self, state):
+        # A model file written before these parameters existed: its corpus rows were TF-IDF.
+        super().__setstate__({"corpus_weighting": "tfidf", "k1": 1.2, "b": 0.75, **state})
+
     def get_stop_words(self):
         """The stop words as a frozenset (``"portuguese"``: spaCy's list), or None."""
         if isinstance(self.stop_words, str) and self.stop_words == "portuguese":
