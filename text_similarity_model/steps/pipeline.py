@@ -11,18 +11,31 @@ from .vectorizer import QueryTfidfVectorizer
 
 #: Name of the configuration ``DEFAULT_PARAMS`` holds, recorded in each
 #: model's metadata (``"configuration"``) beside the parameters themselves.
-DEFAULT_CONFIGURATION = "tuned-2026-11"
+DEFAULT_CONFIGURATION = "judged-2026-12"
 
 #: Parameters of the defaults, in ``Pipeline.set_params`` form: the
-#: configuration chosen with ``text_similarity_model tune`` on the real corpus
-#: (docs/quality.md): the title's lemmas count 3 times, and the TF-IDF
-#: cosine is blended half and half with a 100-dimension latent-semantic (LSA)
-#: cosine on each query's 200 best matches. Kept in one place so the
-#: artifact's metadata records what a model was built with.
+#: configuration chosen on judged relevance (nDCG@10 on
+#: ``../shared/data/judged_2018.json``, docs/quality.md; issue #19): the
+#: title's lemmas count twice; the lemmas are joined and tokenized again by
+#: ``TfidfVectorizer``'s own pattern (``node.js`` -> node, js, as the
+#: original design did), and spaCy's Portuguese stop words are dropped again
+#: from the lemmas; the corpus' rows are BM25-weighted (k1 = 10, b = 0.75)
+#: while queries stay TF-IDF; the score stays a cosine (``corpus_norm="l2"``);
+#: no LSA. Kept in one place so the artifact's metadata records what a model
+#: was built with.
 DEFAULT_PARAMS: dict = {
-    "lemmas__title_weight": 3,
-    "cosine__latent_components": 100,
-    "cosine__latent_weight": 0.5,
+    "lemmas__title_weight": 2,
+    "lemmas__output": "text",
+    "tfidf__tokenizer": None,
+    "tfidf__preprocessor": None,
+    "tfidf__token_pattern": r"(?u)\b\w\w+\b",
+    "tfidf__lowercase": True,
+    "tfidf__stop_words": "portuguese",
+    "tfidf__corpus_weighting": "bm25",
+    "tfidf__k1": 10.0,
+    "tfidf__b": 0.75,
+    "cosine__corpus_norm": "l2",
+    "cosine__latent_components": 0,
 }
 
 #: The original design (TDC Recife 2019): spaCy lemmas joined into a string,
