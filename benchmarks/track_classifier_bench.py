@@ -32,7 +32,7 @@ from sklearn.preprocessing import normalize
 from text_similarity_model import Model
 from text_similarity_model.corpus import clean_talks, read_talks_csv
 from text_similarity_model.settings import REAL_CSV
-from text_similarity_model.steps.pipeline import build_pipeline
+from text_similarity_model.steps.pipeline import build_pipeline, fit_with_talk_vectors
 from text_similarity_model.steps.track_classifier import TrackClassifier
 from text_similarity_model.track_groups import track_key
 from text_similarity_model.track_suggestions import NO_SUGGESTION
@@ -109,7 +109,8 @@ def main() -> int:
 
     corpus, _ = clean_talks(read_talks_csv(arguments.data)[0])
     corpus = corpus[corpus["trilha"] != ""].reset_index(drop=True)
-    rows = normalize(build_pipeline()[:-1].fit_transform(corpus[["title", "description"]]))
+    # The talks' vectors as queries (the corpus' own rows may be BM25-weighted).
+    rows = normalize(fit_with_talk_vectors(build_pipeline(), corpus[["title", "description"]]))
     groups = corpus["trilha"].map(track_key).to_numpy()
     years = corpus["ano"].to_numpy()
     before, during = years < arguments.year, years == arguments.year

@@ -13,6 +13,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from text_similarity_model import CosineSimilaritiesEstimator, LemmatizationTransformer, Model, build_pipeline
 from text_similarity_model.steps.lemmatizer import SpacyModelNotFound
+from text_similarity_model.steps.pipeline import fit_with_talk_vectors
+from text_similarity_model.steps.vectorizer import QueryTfidfVectorizer
 
 
 @pytest.fixture(scope="module")
@@ -149,6 +151,13 @@ def test_a_saved_spacy_pipeline_lemmatizes_trains_and_reloads(saved_spacy_pipeli
     (LemmatizationTransformer, "batch_size", 0),
     (LemmatizationTransformer, "progress", "yes"),
     (LemmatizationTransformer, "spacy_model", None),
+    (CosineSimilaritiesEstimator, "corpus_norm", "l1"),
+    (QueryTfidfVectorizer, "corpus_weighting", "bm26"),
+    (QueryTfidfVectorizer, "k1", -1.0),
+    (QueryTfidfVectorizer, "k1", "high"),
+    (QueryTfidfVectorizer, "b", 1.5),
+    (QueryTfidfVectorizer, "b", -0.1),
+    (QueryTfidfVectorizer, "stop_words", "klingon"),
 ])
 def test_bad_parameters_are_refused_at_fit_naming_them(make, parameter, value):
     estimator = make(**{parameter: value})  # __init__ only stores them, as scikit-learn's do
@@ -156,8 +165,69 @@ def test_bad_parameters_are_refused_at_fit_naming_them(make, parameter, value):
     with pytest.raises(InvalidParameterError, match=f"'{parameter}' parameter of {make.__name__} must be"):
         estimator.fit(X)
     with pytest.raises(ValueError, match=f"'{parameter}' parameter"):  # and through the pipeline
-        step = "cosine" if make is CosineSimilaritiesEstimator else "lemmas"
+        step = {CosineSimilaritiesEstimator: "cosine", QueryTfidfVectorizer: "tfidf"}.get(make, "lemmas")
         build_pipeline(**{f"{step}__{parameter}": value}).fit(["eu jogo", "eu gosto de jogar"])
+
+
+def test_bm25_weighs_the_corpus_rows_and_leaves_the_queries_tfidf():
+    documents = ["python python python flask", "python django", "java spring boot java", "flask"]
+    bm25 = QueryTfidfVectorizer(corpus_weighting="bm25", k1=1.2, b=0.75)
+    corpus_rows = bm25.fit_transform(documents)
+    queries = bm25.transform(documents)
+    tfidf_rows = QueryTfidfVectorizer().fit_transform(documents)
+    # Queries: the plain TF-IDF vectors; the corpus: BM25's saturated, length-normalised weights.
+    np.testing.assert_allclose(queries.toarray(), tfidf_rows.toarray(), atol=1e-12)
+    assert not np.allclose(corpus_rows.toarray(), tfidf_rows.toarray())
+    python, flask = bm25.vocabulary_["python"], bm25.vocabulary_["flask"]
+    assert bm25.avgdl_ == 11 / 4
+    length = 4 / bm25.avgdl_
+    expected = bm25.idf_[python] * 3 * 2.2 / (3 + 1.2 * (0.25 + 0.75 * length))
+    assert corpus_rows[0, python] == pytest.approx(expected, rel=1e-12)
+    # Three times the term is less than three times its weight once: saturation.
+    assert corpus_rows[0, python] < 3 * corpus_rows[0, flask] * bm25.idf_[python] / bm25.idf_[flask]
+    # fit_corpus gives both matrices from one fit.
+    rows, talk_vectors = QueryTfidfVectorizer(corpus_weighting="bm25").fit_corpus(documents)
+    np.testing.assert_allclose(rows.toarray(), corpus_rows.toarray(), atol=1e-12)
+    np.testing.assert_allclose(talk_vectors.toarray(), queries.toarray(), atol=1e-12)
+
+
+def test_the_pipeline_hands_bm25_rows_to_the_scoring_step_and_gives_the_talks_query_vectors():
+    talks = [("Python e Flask", "APIs com Flask em Python"), ("Java", "Spring Boot"), ("Flask", "micro framework")]
+    pipeline = build_pipeline(tfidf__corpus_weighting="bm25", tfidf__k1=5.0, cosine__corpus_norm="max")
+    talk_vectors = fit_with_talk_vectors(pipeline, talks)
+    np.testing.assert_allclose(talk_vectors.toarray(), pipeline[:-1].transform(talks).toarray(), atol=1e-12)
+    corpus = pipeline[:-1].fit_transform(talks)  # what Pipeline.fit hands the scoring step: BM25 rows
+    norms = np.linalg.norm(corpus.toarray(), axis=1)
+    np.testing.assert_allclose(pipeline[-1].corpus_.toarray(), corpus.toarray() / norms.max(), atol=1e-12)
+
+
+def test_max_norm_ranks_by_the_dot_product_with_scores_in_0_1():
+    corpus = sp.csr_matrix(np.array([[3.0, 0, 0], [1.0, 1.0, 0], [0, 0, 0.5], [2.0, 0, 0]]))
+    query = sp.csr_matrix(np.array([[1.0, 1.0, 0]]))
+    indices, scores = CosineSimilaritiesEstimator(corpus_norm="max").fit(corpus).top_k(query, 4)[0]
+    # The dot products are 3, 2, 0, 2: talk 0 first, though talk 1 has the higher cosine.
+    assert indices.tolist() == [0, 1, 3]
+    np.testing.assert_allclose(scores, np.array([3.0, 2.0, 2.0]) / np.sqrt(2) / 3.0, atol=1e-12)
+    assert CosineSimilaritiesEstimator().fit(corpus).top_k(query, 1)[0][0].tolist() == [1]
+
+
+def test_steps_pickled_before_bm25_existed_load_as_tfidf_cosine():
+    vectorizer = QueryTfidfVectorizer().fit(["python flask", "java"])
+    estimator = CosineSimilaritiesEstimator().fit(vectorizer.transform(["python flask", "java"]))
+    old_vectorizer = {k: v for k, v in vectorizer.__getstate__().items() if k not in ("corpus_weighting", "k1", "b")}
+    old_estimator = {k: v for k, v in estimator.__getstate__().items() if k != "corpus_norm"}
+    vectorizer, estimator = QueryTfidfVectorizer.__new__(QueryTfidfVectorizer), CosineSimilaritiesEstimator.__new__(
+        CosineSimilaritiesEstimator)
+    vectorizer.__setstate__(old_vectorizer)
+    estimator.__setstate__(old_estimator)
+    assert (vectorizer.get_params()["corpus_weighting"], estimator.get_params()["corpus_norm"]) == ("tfidf", "l2")
+    assert estimator.top_k(vectorizer.transform(["flask"]), 1)[0][0].tolist() == [0]
+
+
+def test_portuguese_stop_words_are_dropped_from_the_lemmas_too():
+    vectorizer = QueryTfidfVectorizer(stop_words="portuguese").fit(["ser python", "estar java ser"])
+    assert sorted(vectorizer.vocabulary_) == ["java", "python"]
+    assert vectorizer.get_params()["stop_words"] == "portuguese"
 
 
 def test_a_latent_weight_outside_0_1_no_longer_fits(sample_talks):

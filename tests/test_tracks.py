@@ -322,7 +322,8 @@ def test_leave_one_out_ranks_equal_a_classifier_refitted_without_each_talk(sampl
 
     talks = sample_talks.iloc[::5].reset_index(drop=True)  # 41 talks, some tracks with one talk
     evaluation = track_evaluation.leave_one_out(talks)
-    vectors = build_pipeline()[:-1].fit_transform(talks[["title", "description"]])
+    # The talks' vectors as queries (transform; fit_transform's rows are BM25-weighted).
+    vectors = build_pipeline()[:-1].fit(talks[["title", "description"]]).transform(talks[["title", "description"]])
     groups = talks["trilha"].map(track_key).to_numpy()
     for row in range(len(talks)):
         others = np.delete(np.arange(len(talks)), row)

@@ -19,7 +19,7 @@ from .contract import FILTER_COLUMNS, N_RESULTS, TALK_COLUMNS, check_n_results
 from .corpus import CleaningReport, clean_talks
 from .errors import IncompatibleModelError, ModelFileError
 from .jsonable import jsonable
-from .steps.pipeline import DEFAULT_PARAMS, build_pipeline, configuration_name
+from .steps.pipeline import DEFAULT_PARAMS, build_pipeline, configuration_name, fit_with_talk_vectors
 from .steps.same_talk import FieldVector, RepeatDetector
 from .steps.text import as_documents
 from .steps.track_classifier import TrackClassifier
@@ -101,12 +101,12 @@ class Model(DropsCachesWhenPickled):
         corpus, cleaning = clean_talks(talks)
         pipeline = build_pipeline(**self.pipeline_params)
         pipeline.set_params(lemmas__progress=progress)
-        pipeline.fit(corpus[["title", "description"]])
+        talk_vectors = fit_with_talk_vectors(pipeline, corpus[["title", "description"]])
         pipeline.set_params(lemmas__progress=False)
         repeats = _fit_repeat_detector(pipeline, corpus)
-        # Over the corpus' TF-IDF rows, as the cosine step keeps them.
-        tracks = fit_track_classifier(pipeline.named_steps["cosine"].corpus_,
-                                      corpus["trilha"] if "trilha" in corpus else [""] * len(corpus))
+        # Over the talks' vectors as queries, which is what it classifies.
+        tracks = fit_track_classifier(talk_vectors, corpus["trilha"] if "trilha" in corpus else [""] * len(corpus))
+        del talk_vectors
 
         if data_sha256 is None:
             data_sha256 = hashlib.sha256(talks.to_csv(index=False).encode("utf-8")).hexdigest()
@@ -194,9 +194,8 @@ class Model(DropsCachesWhenPickled):
     def related(self, index: int, n_results: int = N_RESULTS, filters: Filters | None = None) -> dict:
         """The talks most related to corpus talk ``index``, itself excluded;
         ``filters`` as for :meth:`predict`."""
-        talk_vector, (indices, scores) = self._related_ranking(index, n_results, filters)
-        return self._answer(self._ranking(indices, scores, talk_vector.indices, talk_vector.data,
-                                          self.repeats.talk_vectors(index)))
+        (terms, weights), (indices, scores) = self._related_ranking(index, n_results, filters)
+        return self._answer(self._ranking(indices, scores, terms, weights, self.repeats.talk_vectors(index)))
 
     def related_indices(self, index: int, n_results: int) -> np.ndarray:
         """The corpus indices of :meth:`related`'s talks, best first, without
@@ -204,17 +203,21 @@ class Model(DropsCachesWhenPickled):
         return self._related_ranking(index, n_results, None)[1][0]
 
     def _related_ranking(self, index, n_results, filters):
-        """Talk ``index``'s vector and its ranking ``(indices, scores)``, itself excluded."""
+        """Talk ``index``'s vector as a query ``(terms, weights)`` and its
+        ranking ``(indices, scores)``, itself excluded. The query vector is
+        its text's, as :meth:`rank` makes it: the corpus' rows may be weighted
+        otherwise (BM25, :class:`.QueryTfidfVectorizer`)."""
         self._check_trained()
         index = self._check_index(index)
         n_results = check_n_results(n_results)
         mask = self._filter_mask(filters)
-        cosine = self._steps.cosine
-        talk_vector = cosine.corpus_[index]
+        lemmas, tfidf, cosine = self._steps
+        terms, weights = tfidf.transform_one(lemmas.transform_one(
+            (self._columns["title"].item(index), self._columns["description"].item(index))))
         if mask is None:
             mask = np.ones(len(self), dtype=bool)
         mask[index] = False
-        return talk_vector, cosine.top_k(talk_vector, n_results, mask)[0]
+        return (terms, weights), cosine.transform_one(terms, weights, n_results, mask)
 
     def talk_column(self, column: str) -> np.ndarray:
         """The corpus' values of ``column`` (e.g. ``"trilha"``), by talk index."""

@@ -35,7 +35,7 @@ from ..corpus import clean_talks
 from ..errors import DataError
 from ..jsonable import jsonable
 from .measures import DEFAULT_K, RANKING_DEPTH, RankingMetrics
-from ..steps.pipeline import CONFIGURATIONS, build_pipeline
+from ..steps.pipeline import CONFIGURATIONS, build_pipeline, fit_with_talk_vectors
 from .repeat_labels import RepeatLabels, repeat_labels
 
 
@@ -90,8 +90,9 @@ def leave_one_out(talks: pd.DataFrame, params: dict, k: int = DEFAULT_K, configu
 
     ``params`` go to :func:`build_pipeline` (merged over its defaults).
     """
-    corpus, cosine = _fit_corpus(talks, params)
-    return Evaluation(configuration, params, "leave-one-out", len(corpus), _leave_one_out_metrics(corpus, cosine, k),
+    corpus, cosine, talk_vectors = _fit_corpus(talks, params)
+    return Evaluation(configuration, params, "leave-one-out", len(corpus),
+                      _leave_one_out_metrics(corpus, cosine, talk_vectors, k),
                       corpus[LABEL].to_numpy())
 
 
@@ -100,23 +101,25 @@ def precision_by_k(talks: pd.DataFrame, configurations: dict | None = None, ks=r
     configuration): columns ``configuration``, ``k``, ``precision``."""
     rows = []
     for name, params in (configurations or CONFIGURATIONS).items():
-        corpus, cosine = _fit_corpus(talks, params)
+        corpus, cosine, talk_vectors = _fit_corpus(talks, params)
         for k in ks:
-            precision = _leave_one_out_metrics(corpus, cosine, k).means()[f"precision@{k}"]
+            precision = _leave_one_out_metrics(corpus, cosine, talk_vectors, k).means()[f"precision@{k}"]
             rows.append({"configuration": name, "k": k, "precision": precision})
     return pd.DataFrame(rows)
 
 
 def _fit_corpus(talks: pd.DataFrame, params: dict):
-    """The labelled corpus and the cosine step of a pipeline fitted on it."""
+    """The labelled corpus, the cosine step of a pipeline fitted on it and
+    the corpus talks' vectors as queries (not the cosine step's rows, which
+    may be weighted otherwise: BM25)."""
     corpus = labelled_corpus(talks)
-    pipeline = build_pipeline(**params).fit(corpus[["title", "description"]], corpus[LABEL].to_numpy())
-    return corpus, pipeline[-1]
+    pipeline = build_pipeline(**params)
+    talk_vectors = fit_with_talk_vectors(pipeline, corpus[["title", "description"]], corpus[LABEL].to_numpy())
+    return corpus, pipeline[-1], talk_vectors
 
 
-def _leave_one_out_metrics(corpus: pd.DataFrame, cosine, k: int) -> RankingMetrics:
-    # A corpus talk's vector is what transforming its text gives: no need to transform again.
-    return cosine.ranking_metrics(cosine.corpus_, corpus[LABEL].to_numpy(), k=k, exclude=np.arange(len(corpus)))
+def _leave_one_out_metrics(corpus: pd.DataFrame, cosine, talk_vectors, k: int) -> RankingMetrics:
+    return cosine.ranking_metrics(talk_vectors, corpus[LABEL].to_numpy(), k=k, exclude=np.arange(len(corpus)))
 
 
 def split_year(talks: pd.DataFrame, params: dict, year: int, k: int = DEFAULT_K, configuration: str = "custom") -> Evaluation:

@@ -28,7 +28,7 @@ import pandas as pd
 from ..contract import LABEL
 from ..errors import DataError
 from ..jsonable import jsonable
-from ..steps.pipeline import build_pipeline
+from ..steps.pipeline import build_pipeline, fit_with_talk_vectors
 from ..steps.track_classifier import TrackClassifier
 from ..track_groups import track_key
 from ..track_suggestions import TrackSuggester
@@ -109,7 +109,8 @@ def leave_one_out(talks: pd.DataFrame, params: dict | None = None) -> TrackEvalu
     """Each talk's suggestion by a classifier fitted without its row (see the
     module's docstring); ``params`` go to :func:`build_pipeline`."""
     corpus = labelled_corpus(talks)
-    vectors = build_pipeline(**(params or {}))[:-1].fit_transform(corpus[["title", "description"]])
+    # The talks' vectors as queries: what a suggestion classifies.
+    vectors = fit_with_talk_vectors(build_pipeline(**(params or {})), corpus[["title", "description"]])
     groups = corpus[LABEL].map(track_key).to_numpy()
     classifier = TrackClassifier().fit(vectors, groups)
     cosines, own = classifier.leave_one_out_cosines(vectors, groups)
@@ -128,8 +129,9 @@ def split_year(talks: pd.DataFrame, year: int, params: dict | None = None) -> Tr
     if before.empty or queries.empty:
         raise DataError(f"--split-year {year} needs talks before {year} and talks of {year}; "
                         f"the years are {sorted(set(corpus['ano']) - {0})}")
-    features = build_pipeline(**(params or {}))[:-1]
-    vectors = features.fit_transform(before[["title", "description"]])
+    pipeline = build_pipeline(**(params or {}))
+    vectors = fit_with_talk_vectors(pipeline, before[["title", "description"]])
+    features = pipeline[:-1]
     classifier = TrackClassifier().fit(vectors, before[LABEL].map(track_key).to_numpy())
     groups = queries[LABEL].map(track_key).to_numpy()
     known = np.isin(groups, classifier.classes_)

@@ -11,18 +11,31 @@ from .vectorizer import QueryTfidfVectorizer
 
 #: Name of the configuration ``DEFAULT_PARAMS`` holds, recorded in each
 #: model's metadata (``"configuration"``) beside the parameters themselves.
-DEFAULT_CONFIGURATION = "tuned-2026-11"
+DEFAULT_CONFIGURATION = "judged-2026-12"
 
 #: Parameters of the defaults, in ``Pipeline.set_params`` form: the
-#: configuration chosen with ``text_similarity_model tune`` on the real corpus
-#: (docs/quality.md): the title's lemmas count 3 times, and the TF-IDF
-#: cosine is blended half and half with a 100-dimension latent-semantic (LSA)
-#: cosine on each query's 200 best matches. Kept in one place so the
-#: artifact's metadata records what a model was built with.
+#: configuration chosen on judged relevance (nDCG@10 on
+#: ``../shared/data/judged_2018.json``, docs/quality.md; issue #19): the
+#: title's lemmas count twice; the lemmas are joined and tokenized again by
+#: ``TfidfVectorizer``'s own pattern (``node.js`` -> node, js, as the
+#: original design did), and spaCy's Portuguese stop words are dropped again
+#: from the lemmas; the corpus' rows are BM25-weighted (k1 = 10, b = 0.75)
+#: while queries stay TF-IDF; the score stays a cosine (``corpus_norm="l2"``);
+#: no LSA. Kept in one place so the artifact's metadata records what a model
+#: was built with.
 DEFAULT_PARAMS: dict = {
-    "lemmas__title_weight": 3,
-    "cosine__latent_components": 100,
-    "cosine__latent_weight": 0.5,
+    "lemmas__title_weight": 2,
+    "lemmas__output": "text",
+    "tfidf__tokenizer": None,
+    "tfidf__preprocessor": None,
+    "tfidf__token_pattern": r"(?u)\b\w\w+\b",
+    "tfidf__lowercase": True,
+    "tfidf__stop_words": "portuguese",
+    "tfidf__corpus_weighting": "bm25",
+    "tfidf__k1": 10.0,
+    "tfidf__b": 0.75,
+    "cosine__corpus_norm": "l2",
+    "cosine__latent_components": 0,
 }
 
 #: The original design (TDC Recife 2019): spaCy lemmas joined into a string,
@@ -43,6 +56,11 @@ BASELINE_PARAMS: dict = {
     "tfidf__max_df": 1.0,
     "tfidf__ngram_range": (1, 1),
     "tfidf__norm": "l2",
+    "tfidf__stop_words": None,
+    "tfidf__corpus_weighting": "tfidf",
+    "tfidf__k1": 1.2,
+    "tfidf__b": 0.75,
+    "cosine__corpus_norm": "l2",
     "cosine__latent_components": 0,
     "cosine__latent_weight": 0.5,
 }
@@ -60,6 +78,22 @@ def configuration_name(params: dict) -> str:
     if all(effective.get(name) == value for name, value in BASELINE_PARAMS.items()):
         return "baseline"
     return "custom"
+
+
+def fit_with_talk_vectors(pipeline: Pipeline, X, y=None):
+    """Fit ``pipeline`` (of :func:`build_pipeline`) on the talks ``X`` (and
+    labels ``y``), as ``pipeline.fit`` would, and return the talks' vectors as
+    queries: a CSR matrix of shape (n_talks, n_terms).
+
+    These are what ranking a corpus talk as a query must use (leave-one-out,
+    ``Model.related``, the track classifier): with
+    ``tfidf__corpus_weighting="bm25"`` the scoring step's ``corpus_`` holds
+    BM25 rows, not query vectors (:class:`.QueryTfidfVectorizer`).
+    """
+    lemmas, tfidf, cosine = (step for _, step in pipeline.steps)
+    corpus_rows, talk_vectors = tfidf.fit_corpus(lemmas.fit_transform(X))
+    cosine.fit(corpus_rows, y)
+    return talk_vectors
 
 
 def build_pipeline(**params) -> Pipeline:

@@ -10,7 +10,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.preprocessing import normalize
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .caching import DropsCachesWhenPickled
@@ -32,6 +32,13 @@ class CosineSimilaritiesEstimator(DropsCachesWhenPickled, BaseEstimator):
 
     Parameters
     ----------
+    corpus_norm : {"l2", "max"}, default "l2"
+        How the corpus' rows are scaled. ``"l2"``: each to unit length, so a
+        score is the cosine of the query and the talk. ``"max"``: all of them
+        divided by the largest row norm, one constant, so talks rank by the
+        dot product of the (L2-normalised) query and their rows (BM25's sum,
+        with ``QueryTfidfVectorizer(corpus_weighting="bm25")``); scores stay
+        in [0, 1] (Cauchy-Schwarz) but are no longer cosines.
     latent_components : int >= 0, default 0
         0: the score is the TF-IDF cosine, a purely sparse computation.
         Otherwise the number of :class:`~sklearn.decomposition.TruncatedSVD`
@@ -53,7 +60,7 @@ class CosineSimilaritiesEstimator(DropsCachesWhenPickled, BaseEstimator):
     Attributes
     ----------
     corpus_ : scipy.sparse.csr_matrix of shape (n_documents, n_terms)
-        The corpus' rows, L2-normalised.
+        The corpus' rows, scaled as ``corpus_norm`` says.
     inverted_index_ : scipy.sparse.csr_matrix of shape (n_terms, n_documents)
         ``corpus_.T`` in CSR: a query only touches the postings of its own
         terms, so its cost grows with their document frequency, not with the
@@ -78,6 +85,7 @@ class CosineSimilaritiesEstimator(DropsCachesWhenPickled, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
+        "corpus_norm": [StrOptions({"l2", "max"})],
         "latent_components": [Interval(Integral, 0, None, closed="left")],
         "latent_weight": [Interval(Real, 0, 1, closed="both")],
         "latent_candidates": [Interval(Integral, 1, None, closed="left")],
@@ -90,7 +98,9 @@ class CosineSimilaritiesEstimator(DropsCachesWhenPickled, BaseEstimator):
         latent_weight: float = 0.5,
         latent_candidates: int = 200,
         random_state: int = 0,
+        corpus_norm: str = "l2",
     ):
+        self.corpus_norm = corpus_norm
         self.latent_components = latent_components
         self.latent_weight = latent_weight
         self.latent_candidates = latent_candidates
@@ -98,18 +108,30 @@ class CosineSimilaritiesEstimator(DropsCachesWhenPickled, BaseEstimator):
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
-        """Keep the L2-normalised corpus ``X`` of shape (n_documents, n_terms)
-        and, when given, its labels ``y`` of shape (n_documents,)."""
-        corpus = normalize(sp.csr_matrix(X, dtype=np.float64), norm="l2", copy=True)
+        """Keep the corpus ``X`` of shape (n_documents, n_terms), scaled as
+        ``corpus_norm`` says, and, when given, its labels ``y`` of shape (n_documents,)."""
+        corpus = sp.csr_matrix(X, dtype=np.float64, copy=True)
         if y is not None and len(y) != corpus.shape[0]:
             raise ValueError(f"y has {len(y)} labels for {corpus.shape[0]} documents")
+        if self.corpus_norm == "l2":
+            corpus = directions = normalize(corpus, norm="l2", copy=False)
+        else:
+            # The latent space reads directions: it is fitted on the L2-normalised rows.
+            directions = normalize(corpus, norm="l2", copy=True) if self.latent_components else None
+            largest = float(np.sqrt(np.asarray(corpus.multiply(corpus).sum(axis=1))).max(initial=0.0))
+            if largest > 0:
+                corpus.data /= largest
         self._drop_caches()
         self.corpus_ = corpus
         self.inverted_index_ = corpus.T.tocsr()
         self.n_features_in_ = corpus.shape[1]
         self.labels_ = None if y is None else np.asarray(y, dtype=object)
-        self.latent_terms_, self.latent_corpus_ = self._fit_latent(corpus)
+        self.latent_terms_, self.latent_corpus_ = self._fit_latent(directions) if directions is not None else (None, None)
         return self
+
+    def __setstate__(self, state):
+        # A model file written before corpus_norm existed: its rows were L2-normalised.
+        super().__setstate__({"corpus_norm": "l2", **state})
 
     def set_params(self, **params):
         # latent_weight and latent_candidates act at query time: the ranking
@@ -179,8 +201,8 @@ class CosineSimilaritiesEstimator(DropsCachesWhenPickled, BaseEstimator):
         the ``n`` terms it shares with the query that add most to its score,
         as ``(term, share)`` pairs, heaviest first, ties by term.
 
-        A term's share of a score is ``q[t] * d[t]`` (both vectors
-        L2-normalised) times :meth:`lexical_share`: a document's shares add
+        A term's share of a score is ``q[t] * d[t]`` (the query
+        L2-normalised, the talk's row as ``corpus_`` keeps it) times :meth:`lexical_share`: a document's shares add
         up to the TF-IDF part of its score, which is the whole score unless a
         latent similarity is blended in. Terms contributing 0 are left out.
 
