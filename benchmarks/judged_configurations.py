@@ -9,13 +9,8 @@ of the top 10, and same-track P@5 (the old proxy). ``default`` is whatever
 ``DEFAULT_PARAMS`` is now; every other row is spelled out completely over
 :data:`BASE`, so that it measures the same pipeline whatever the default becomes.
 
-To add rows (e.g. BM25 weighting once ``steps/vectorizer.py`` has it), add an
-entry to :data:`CONFIGURATIONS`: a name and the parameters it changes from
-:data:`BASE`, e.g.::
-
-    "tw2 text-tok stop-after sublinear BM25(k1=5,b=0.75) noLSA": {
-        **TEXT_TOK, **STOP_AFTER, "lemmas__title_weight": 2, "tfidf__sublinear_tf": True,
-        "tfidf__corpus_weighting": "bm25", "tfidf__k1": 5, "tfidf__b": 0.75, "cosine__corpus_norm": "max"},
+To add a row, add an entry to :data:`CONFIGURATIONS`: a name and the
+parameters it changes from :data:`BASE`.
 """
 
 from __future__ import annotations
@@ -28,7 +23,7 @@ import warnings
 from spacy.lang.pt.stop_words import STOP_WORDS
 
 from text_similarity_model.settings import REAL_CSV
-from text_similarity_model.steps.pipeline import BASELINE_PARAMS, DEFAULT_PARAMS, build_pipeline
+from text_similarity_model.steps.pipeline import BASELINE_PARAMS, DEFAULT_PARAMS, PREVIOUS_DEFAULT_PARAMS, build_pipeline
 from text_similarity_model.steps.text import passthrough
 
 REAL_JUDGED = REAL_CSV.parent / "judged_2018.json"
@@ -68,10 +63,15 @@ def lsa(weight: float) -> dict:
     return {"cosine__latent_components": 100, "cosine__latent_weight": weight}
 
 
+def bm25(k1: float, b: float, corpus_norm: str) -> dict:
+    """The corpus' rows BM25-weighted (queries stay TF-IDF); ``corpus_norm`` "l2": a cosine, "max": a dot product."""
+    return {"tfidf__corpus_weighting": "bm25", "tfidf__k1": k1, "tfidf__b": b, "cosine__corpus_norm": corpus_norm}
+
+
 #: Name -> parameters changed from :data:`BASE` (``None``: ``DEFAULT_PARAMS`` as they are now).
 CONFIGURATIONS: dict[str, dict | None] = {
     "default": None,
-    "tw3 LSA100@0.5 (default until #19)": {"lemmas__title_weight": 3, **lsa(0.5)},
+    "tw3 LSA100@0.5 (default until #19)": PREVIOUS_DEFAULT_PARAMS,
     "original design": {key: value for key, value in BASELINE_PARAMS.items()},
     "tw1 noLSA": {"lemmas__title_weight": 1, **NO_LSA},
     "tw1 LSA100@0.5": {"lemmas__title_weight": 1, **lsa(0.5)},
@@ -85,6 +85,18 @@ CONFIGURATIONS: dict[str, dict | None] = {
     "tw2 text-tok stop-after": {"lemmas__title_weight": 2, **TEXT_TOK, **STOP_AFTER},
     "tw2 text-tok stop-after sublinear": {"lemmas__title_weight": 2, **TEXT_TOK, **STOP_AFTER,
                                           "tfidf__sublinear_tf": True},
+    "tw2 text-tok stop-after BM25(k1=10,b=0.75) cosine (the default since #19)": {
+        "lemmas__title_weight": 2, **TEXT_TOK, **STOP_AFTER, **bm25(10, 0.75, "l2")},
+    "tw2 text-tok stop-after sublinear BM25(k1=5,b=0.75) dot product": {
+        "lemmas__title_weight": 2, **TEXT_TOK, **STOP_AFTER, "tfidf__sublinear_tf": True, **bm25(5, 0.75, "max")},
+    "tw2 text-tok stop-after sublinear BM25(k1=5,b=0.75) cosine": {
+        "lemmas__title_weight": 2, **TEXT_TOK, **STOP_AFTER, "tfidf__sublinear_tf": True, **bm25(5, 0.75, "l2")},
+    "tw2 text-tok stop-after BM25(k1=1.5,b=0.75) cosine (bm25s' k1)": {
+        "lemmas__title_weight": 2, **TEXT_TOK, **STOP_AFTER, **bm25(1.5, 0.75, "l2")},
+    "tw2 text-tok stop-after BM25(k1=10,b=0.75) cosine LSA100@0.2": {
+        "lemmas__title_weight": 2, **TEXT_TOK, **STOP_AFTER, **bm25(10, 0.75, "l2"), **lsa(0.2)},
+    "tw3 text-tok stop-after BM25(k1=10,b=0.75) cosine": {
+        "lemmas__title_weight": 3, **TEXT_TOK, **STOP_AFTER, **bm25(10, 0.75, "l2")},
 }
 
 

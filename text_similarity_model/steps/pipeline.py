@@ -65,6 +65,26 @@ BASELINE_PARAMS: dict = {
     "cosine__latent_weight": 0.5,
 }
 
+#: The default until #19 ("tuned-2026-11", chosen on same-track P@5, a proxy):
+#: lemma lists as tokens, the title counted 3 times, the TF-IDF cosine blended
+#: half and half with a 100-dimension LSA cosine. Every key of ``DEFAULT_PARAMS``
+#: set, so comparisons (the notebook, docs/quality.md) measure it as it was.
+PREVIOUS_DEFAULT_PARAMS: dict = {
+    "lemmas__title_weight": 3,
+    "lemmas__output": "lemmas",
+    "tfidf__tokenizer": passthrough,
+    "tfidf__preprocessor": passthrough,
+    "tfidf__token_pattern": None,
+    "tfidf__lowercase": False,
+    "tfidf__stop_words": None,
+    "tfidf__corpus_weighting": "tfidf",
+    "tfidf__k1": 1.2,
+    "tfidf__b": 0.75,
+    "cosine__corpus_norm": "l2",
+    "cosine__latent_components": 100,
+    "cosine__latent_weight": 0.5,
+}
+
 #: Named configurations the evaluation compares.
 CONFIGURATIONS: dict[str, dict] = {"baseline": BASELINE_PARAMS, "default": DEFAULT_PARAMS}
 
