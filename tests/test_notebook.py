@@ -27,7 +27,7 @@ def test_exploration_notebook_executes_on_the_sample_corpus(monkeypatch):
     assert f"corpus: {NOTEBOOK.parents[1] / 'data' / 'sample' / 'talks.csv'}" in outputs
     assert "read 204 talks" in outputs
     assert "baseline" in outputs and "default" in outputs
-    assert "padrão sem LSA" in outputs  # the P@k table by configuration
+    assert "padrão sem BM25" in outputs  # the P@k table by configuration
     assert "relevância julgada: o arquivo julgado" in outputs  # judged on the real corpus only, and it says so
 
 
