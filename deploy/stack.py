@@ -42,11 +42,8 @@ from text_similarity_model.settings import REPO_ROOT
 DEPLOY = REPO_ROOT / "deploy"
 BIN = Path(sys.executable).parent
 
-# nginx's timeouts and limits, in deploy/nginx.conf and in its messages. Reading
-# a replica's answer: above gunicorn's worker timeout (30 s, gunicorn.conf.py),
-# which bounds every request, so gunicorn gives up on a request before nginx does.
-READ_TIMEOUT_SECONDS = 35
-# The request line and each header fit one buffer of this size (nginx's default).
+# nginx's limits, in deploy/nginx.conf and in its messages (its read timeout:
+# settings.READ_TIMEOUT). The request line and each header fit one buffer of this size (nginx's default).
 HEADER_BUFFER_KB = 8
 # A leftover replica gets gunicorn's graceful timeout (30 s) and a margin to stop.
 LEFTOVER_STOP_SECONDS = 40
@@ -280,6 +277,7 @@ def configure(environ: dict) -> tuple[Path, dict]:
     rate_limit, rate_burst = int(settings.RATE_LIMIT.get(environ)), int(settings.RATE_BURST.get(environ))
     review_rate_limit = int(settings.REVIEW_RATE_LIMIT.get(environ))
     review_rate_burst = int(settings.REVIEW_RATE_BURST.get(environ))
+    read_timeout = int(settings.READ_TIMEOUT.get(environ))
 
     (nginx_dir / "nginx.conf").write_text(render(DEPLOY / "nginx.conf", {
         "nginx_dir": nginx_dir,
@@ -296,7 +294,7 @@ def configure(environ: dict) -> tuple[Path, dict]:
         "review_retry_after": math.ceil(60 / max(review_rate_limit, 1)),
         "upstream_servers": upstream_servers(ports),
         "operator_allow": allow,
-        "read_timeout": READ_TIMEOUT_SECONDS,
+        "read_timeout": read_timeout,
         "header_buffer_kb": HEADER_BUFFER_KB,
         "listen": listen,
         "static_dir": REPO_ROOT / "api" / "static",

@@ -329,17 +329,21 @@ def test_sigterm_stops_everything_and_writes_the_request_log(stack, database_url
 
 # -- nginx's own errors, limits and logs --------------------------------------
 
+EDGE_READ_TIMEOUT = 5
+
+
 @pytest.fixture(scope="module")
 def edge_stack(nginx, models_dir, tmp_path_factory):
     """A stack of its own for nginx's limits and errors (the module's `stack` is stopped by a test):
     /review's rate limit as by default, another operator address, one worker a replica, which a
     test stops (SIGSTOP) to make a request slower than nginx's read timeout: the app itself can't
-    honestly be made that slow (gunicorn's worker timeout, 30 s, ends any request before nginx's
-    35 s). gunicorn's own timeout is lifted here (GUNICORN_CMD_ARGS, this fixture only) so that a
-    master resumed after that long doesn't kill its worker for having been stopped."""
+    honestly be made that slow (gunicorn's worker timeout ends any request before nginx's). The read
+    timeout is EDGE_READ_TIMEOUT s here instead of 35, so that those tests wait seconds, not
+    minutes; gunicorn's own timeout is lifted (GUNICORN_CMD_ARGS, this fixture only) so that a
+    master resumed after a stop doesn't kill its worker for having been stopped."""
     server = launch_stack(tmp_path_factory.mktemp("edge-stack"), models_dir, extra_env={
         "WORKERS": "1", "GUNICORN_CMD_ARGS": "--timeout 600", "RATE_LIMIT": "10000", "RATE_BURST": "10000",
-        "OPERATOR_ALLOW": "127.0.0.1 ::1 127.0.0.3"})
+        "OPERATOR_ALLOW": "127.0.0.1 ::1 127.0.0.3", "READ_TIMEOUT": str(EDGE_READ_TIMEOUT)})
     try:
         server.wait_healthy()
         yield server
@@ -479,7 +483,8 @@ def test_a_review_is_never_replayed_on_another_replica(edge_stack):
     with frozen(edge_stack, 1), frozen(edge_stack, 2):
         answer = requests.post(edge_stack.url + "/review?n_results=1", json=SMALL_REVIEW, timeout=200,
                                headers={"User-Agent": agent})
-    assert_api_error(answer.status_code, answer.headers, answer.content, 504, "no answer from the service within 35 s")
+    assert_api_error(answer.status_code, answer.headers, answer.content, 504,
+                     f"no answer from the service within {EDGE_READ_TIMEOUT} s")
     # nginx's log names every replica it sent the request to: one, not the other after the first timed out.
     (line,) = log_lines(edge_stack, agent)
     assert len(re.search(r" replica=(.+) replica_status=", line)[1].split(", ")) == 1, line

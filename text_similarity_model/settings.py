@@ -93,6 +93,9 @@ RATE_BURST = Setting("RATE_BURST", "20", "requests above RATE_LIMIT answered at 
 REVIEW_RATE_LIMIT = Setting("REVIEW_RATE_LIMIT", "6",
                             "POST /review calls a minute per client address (each reviews up to a call's submissions)")
 REVIEW_RATE_BURST = Setting("REVIEW_RATE_BURST", "3", "/review calls above REVIEW_RATE_LIMIT answered at once")
+READ_TIMEOUT = Setting("READ_TIMEOUT", "35",
+                      "seconds nginx waits for a replica's answer (504 past it); keep it above gunicorn's worker "
+                      "timeout (30 s), which bounds every request, so that nginx never gives up on one first")
 OPERATOR_ALLOW = Setting("OPERATOR_ALLOW", "127.0.0.1 ::1",
                          "addresses or networks (CIDR) allowed to read /stats and /metrics through nginx: "
                          "loopback, plus e.g. the Prometheus host's address")
