@@ -18,6 +18,7 @@ from .steps.caching import DropsCachesWhenPickled
 from .contract import FILTER_COLUMNS, N_RESULTS, TALK_COLUMNS, check_n_results
 from .corpus import CleaningReport, clean_talks
 from .errors import IncompatibleModelError, ModelFileError
+from .answers import Answers, Ranking, explanations
 from .jsonable import jsonable
 from .steps.pipeline import DEFAULT_PARAMS, build_pipeline, configuration_name, fit_with_talk_vectors
 from .steps.same_talk import FieldVector, RepeatDetector
@@ -45,22 +46,6 @@ class TrainingReport:
             f"vocabulary: {self.vocabulary_size} terms over {self.n_documents} talks",
             f"trained in {self.seconds:.1f} s",
         ]
-
-
-class Ranking(NamedTuple):
-    """A query's best talks as numbers (:meth:`Model.rank`)."""
-
-    #: The talks' corpus indices and scores, best first, shape (at most n_results,).
-    indices: np.ndarray
-    scores: np.ndarray
-    #: Per talk, the ``(term column, share of the score)`` pairs it shares with the query, heaviest first.
-    explanations: list[list[tuple[int, float]]]
-    #: Per talk, whether it is the query's own talk, given again.
-    same_talks: list[bool]
-    #: The query's title and description vectors (:meth:`.RepeatDetector.query_vectors`).
-    fields: tuple[FieldVector, FieldVector]
-    #: The query's most likely tracks (``Model.track_suggester``); none for a corpus talk's ranking.
-    tracks: TrackSuggestion = NO_SUGGESTION
 
 
 class _Steps(NamedTuple):
@@ -255,30 +240,21 @@ class Model(DropsCachesWhenPickled):
         (:meth:`.RepeatDetector.query_vectors`): why each matched
         (:meth:`CosineSimilaritiesEstimator.explain <.similarity.CosineSimilaritiesEstimator.explain>`)
         and whether it is the query's own talk, given again (:mod:`.repeats`)."""
-        return Ranking(indices, scores, self._steps.cosine.explain(terms, weights, indices, N_TERMS),
+        return Ranking(indices, scores, explanations(self._steps.cosine, terms, weights, indices, N_TERMS),
                        self.repeats.same_talks(*fields, indices), fields, tracks)
 
     def _answer(self, ranking: Ranking) -> dict:
         return {"predictions": self.predictions(ranking), "version": self.version}
 
     def predictions(self, ranking: Ranking) -> list[dict]:
-        """A :class:`Ranking`'s talks as answers give them: each talk's fields
-        plus ``score``, ``index``, ``terms`` (why it matched: the ``N_TERMS``
-        terms it shares with the query that add most to its score,
-        ``[{"term": "flask", "weight": 0.12}, ...]``, each weight being the
-        term's share of the score) and ``same_talk`` (the query's own talk,
-        given again)."""
-        names = self._term_names
-        predictions = []
-        for index, score, shared, same_talk in zip(ranking.indices.tolist(), ranking.scores.tolist(),
-                                                   ranking.explanations, ranking.same_talks):
-            prediction = self._talk_fields(index)
-            prediction["score"] = score
-            prediction["index"] = index
-            prediction["terms"] = [{"term": names[term], "weight": weight} for term, weight in shared]
-            prediction["same_talk"] = same_talk
-            predictions.append(prediction)
-        return predictions
+        """A :class:`Ranking`'s talks as answers give them (:meth:`.Answers.predictions`):
+        each talk's fields plus ``score``, ``index``, ``terms`` (the ``N_TERMS`` terms it
+        shares with the query that add most to its score) and ``same_talk``."""
+        return self._answers.predictions(ranking)
+
+    @cached_property
+    def _answers(self) -> Answers:
+        return Answers(self._columns, self._term_names)
 
     @cached_property
     def _steps(self) -> _Steps:
@@ -310,8 +286,7 @@ class Model(DropsCachesWhenPickled):
         return mask
 
     def _talk_fields(self, index: int) -> dict:
-        # ndarray.item gives Python values (str, int), as JSON wants them.
-        return {column: values.item(index) for column, values in self._columns.items()}
+        return self._answers.talk(index)
 
     def _check_trained(self) -> None:
         if self.pipeline is None:

@@ -1,5 +1,7 @@
 /* The service's hot loop in C: one query against the inverted index
- * (``rank``), and against the track classifier's centroids (``top_classes``).
+ * (``rank``), and against the track classifier's centroids (``top_classes``);
+ * then, for the few talks returned only, why each matched (``explain``) and
+ * the same-talk detector's field cosines (``row_dots``).
  *
  * ``rank`` does in one call what its NumPy twin does in a few dozen NumPy
  * calls (ranking.py: ``rank_numpy``, ``query_scores``, ``blend``, ``best``),
@@ -556,9 +558,349 @@ finish:
     return result;
 }
 
+/* Per-term scratch of ``explain`` and ``row_dots``: the query's weight of each
+ * term and whether the query has it, scattered before and cleared after each
+ * call (only the query's own terms), so a call costs its rows, not the vocabulary. */
+static double *term_weights = NULL;
+static uint8_t *term_present = NULL;
+static Py_ssize_t term_scratch_size = 0;
+
+static int ensure_term_scratch(Py_ssize_t n_terms) {
+    if (n_terms <= term_scratch_size) return 0;
+    double *new_weights = calloc((size_t)n_terms, sizeof(double));
+    uint8_t *new_present = calloc((size_t)n_terms, 1);
+    if (!new_weights || !new_present) {
+        free(new_weights);
+        free(new_present);
+        PyErr_NoMemory();
+        return -1;
+    }
+    free(term_weights);
+    free(term_present);
+    term_weights = new_weights;
+    term_present = new_present;
+    term_scratch_size = n_terms;
+    return 0;
+}
+
+/* Checks shared by ``explain`` and ``row_dots``: a CSR matrix with n_rows rows
+ * whose columns are terms < n_terms, rows ``documents`` among them, query ``terms``
+ * < n_terms. Returns an error message, or NULL. */
+static const char *check_rows(const int32_t *indptr, Py_ssize_t n_rows, Py_ssize_t n_entries,
+                              const int64_t *documents, Py_ssize_t n_documents,
+                              const int32_t *terms, Py_ssize_t n_query, Py_ssize_t n_terms) {
+    if (n_rows < 0 || n_terms < 0 || indptr[0] != 0 || indptr[n_rows] != n_entries)
+        return "arrays of inconsistent sizes";
+    for (Py_ssize_t q = 0; q < n_query; q++)
+        if (terms[q] < 0 || terms[q] >= n_terms) return "a query term is outside the vocabulary";
+    for (Py_ssize_t i = 0; i < n_documents; i++) {
+        int64_t doc = documents[i];
+        if (doc < 0 || doc >= n_rows) return "a document is outside the matrix";
+        if (indptr[doc] < 0 || indptr[doc + 1] < indptr[doc] || indptr[doc + 1] > n_entries)
+            return "the matrix is corrupt";
+    }
+    return NULL;
+}
+
+static void scatter_query(const int32_t *terms, const double *weights, Py_ssize_t n_query) {
+    for (Py_ssize_t q = 0; q < n_query; q++) {
+        term_weights[terms[q]] = weights[q];
+        term_present[terms[q]] = 1;
+    }
+}
+
+static void clear_query(const int32_t *terms, Py_ssize_t n_query) {
+    for (Py_ssize_t q = 0; q < n_query; q++) {
+        term_weights[terms[q]] = 0.0;
+        term_present[terms[q]] = 0;
+    }
+}
+
+typedef struct {
+    double share;
+    int32_t term;
+} Share;
+
+/* a comes before b: a larger share, or the same share and a lower term. */
+static inline int heavier(const Share *a, const Share *b) {
+    return a->share > b->share || (a->share == b->share && a->term < b->term);
+}
+
+PyDoc_STRVAR(explain_doc,
+"explain(indptr, indices, data, n_terms, documents, terms, weights, scale, n) -> list\n\n"
+"Why each of ``documents`` (int64 rows of the corpus matrix indptr/indices/data, CSR,\n"
+"int32/int32/float64) matched the query ``terms`` (int32) with ``weights`` (float64),\n"
+"each counting ``weight * scale``: per document, a list of its ``n`` heaviest shared\n"
+"terms as ``(term, weight * scale * value)`` tuples, heaviest first, ties by term,\n"
+"shares of 0 left out (CosineSimilaritiesEstimator.explain's answer, which tests hold it to).");
+
+static PyObject *explain(PyObject *module, PyObject *args) {
+    enum { E_INDPTR, E_INDICES, E_DATA, E_DOCUMENTS, E_TERMS, E_WEIGHTS, E_VIEWS };
+    PyObject *objects[E_VIEWS];
+    Py_ssize_t n_terms, n;
+    double scale;
+    if (!PyArg_ParseTuple(args, "OOOnOOOdn:explain", &objects[E_INDPTR], &objects[E_INDICES], &objects[E_DATA],
+                          &n_terms, &objects[E_DOCUMENTS], &objects[E_TERMS], &objects[E_WEIGHTS], &scale, &n))
+        return NULL;
+    Py_buffer v[E_VIEWS];
+    memset(v, 0, sizeof v);
+    if (get_array(objects[E_INDPTR], &v[E_INDPTR], "indptr", 4, "il", 0, 0) < 0 ||
+        get_array(objects[E_INDICES], &v[E_INDICES], "indices", 4, "il", 0, 0) < 0 ||
+        get_array(objects[E_DATA], &v[E_DATA], "data", 8, "d", 0, 0) < 0 ||
+        get_array(objects[E_DOCUMENTS], &v[E_DOCUMENTS], "documents", 8, "lq", 0, 0) < 0 ||
+        get_array(objects[E_TERMS], &v[E_TERMS], "terms", 4, "il", 0, 0) < 0 ||
+        get_array(objects[E_WEIGHTS], &v[E_WEIGHTS], "weights", 8, "d", 0, 0) < 0) {
+        release(v, E_VIEWS);
+        return NULL;
+    }
+    const int32_t *indptr = v[E_INDPTR].buf, *indices = v[E_INDICES].buf, *terms = v[E_TERMS].buf;
+    const double *data = v[E_DATA].buf, *weights = v[E_WEIGHTS].buf;
+    const int64_t *documents = v[E_DOCUMENTS].buf;
+    Py_ssize_t n_rows = v[E_INDPTR].len / 4 - 1, n_entries = v[E_DATA].len / 8;
+    Py_ssize_t n_documents = v[E_DOCUMENTS].len / 8, n_query = v[E_TERMS].len / 4;
+    const char *error = NULL;
+    if (v[E_INDICES].len / 4 != n_entries || v[E_WEIGHTS].len / 8 != n_query || n < 0)
+        error = "arrays of inconsistent sizes";
+    else
+        error = check_rows(indptr, n_rows, n_entries, documents, n_documents, terms, n_query, n_terms);
+    if (error) {
+        PyErr_Format(PyExc_ValueError, "explain: %s", error);
+        release(v, E_VIEWS);
+        return NULL;
+    }
+    if (ensure_term_scratch(n_terms) < 0) {
+        release(v, E_VIEWS);
+        return NULL;
+    }
+    Share *best = malloc((size_t)(n > 0 ? n : 1) * sizeof(Share));
+    PyObject *answer = best ? PyList_New(n_documents) : PyErr_NoMemory();
+    if (!answer) {
+        free(best);
+        release(v, E_VIEWS);
+        return NULL;
+    }
+    /* As Python computes it: (weight * scale) * value, two roundings. */
+    for (Py_ssize_t q = 0; q < n_query; q++) {
+        term_weights[terms[q]] = weights[q] * scale;
+        term_present[terms[q]] = 1;
+    }
+    for (Py_ssize_t i = 0; i < n_documents; i++) {
+        /* The n heaviest shared terms, kept sorted by insertion (n is a handful). */
+        Py_ssize_t kept = 0;
+        for (int32_t p = indptr[documents[i]]; p < indptr[documents[i] + 1]; p++) {
+            int32_t term = indices[p];
+            if (term < 0 || term >= n_terms) {
+                error = "the matrix is corrupt";
+                break;
+            }
+            if (!term_present[term]) continue;
+            Share share = {term_weights[term] * data[p], term};
+            if (kept == n && (n == 0 || !heavier(&share, &best[n - 1]))) continue;
+            Py_ssize_t at = kept < n ? kept++ : n - 1;
+            while (at > 0 && heavier(&share, &best[at - 1])) {
+                best[at] = best[at - 1];
+                at--;
+            }
+            best[at] = share;
+        }
+        if (error) break;
+        PyObject *shares = PyList_New(0);
+        if (!shares) break;
+        PyList_SET_ITEM(answer, i, shares);
+        for (Py_ssize_t j = 0; j < kept; j++) {
+            if (best[j].share == 0.0) continue;  /* adds nothing to the score */
+            PyObject *term = PyLong_FromLong(best[j].term), *value = PyFloat_FromDouble(best[j].share);
+            PyObject *pair = term && value ? PyTuple_Pack(2, term, value) : NULL;
+            Py_XDECREF(term);
+            Py_XDECREF(value);
+            if (!pair || PyList_Append(shares, pair) < 0) {
+                Py_XDECREF(pair);
+                break;
+            }
+            Py_DECREF(pair);
+        }
+        if (PyErr_Occurred()) break;
+    }
+    clear_query(terms, n_query);
+    free(best);
+    release(v, E_VIEWS);
+    if (error) PyErr_Format(PyExc_ValueError, "explain: %s", error);
+    if (PyErr_Occurred()) {
+        Py_DECREF(answer);
+        return NULL;
+    }
+    return answer;
+}
+
+PyDoc_STRVAR(row_dots_doc,
+"row_dots(indptr, indices, data, n_terms, documents, query, out) -> None\n\n"
+"The dot product of ``query`` (a dict {term: weight}, int keys, float values) with each\n"
+"of the rows ``documents`` (int64) of a CSR matrix (int32/int32/float32), in double\n"
+"precision, written to ``out`` (float64, one per document): the same-talk detector's\n"
+"field cosines of the returned talks (same_talk.py).");
+
+static PyObject *row_dots(PyObject *module, PyObject *args) {
+    enum { D_INDPTR, D_INDICES, D_DATA, D_DOCUMENTS, D_OUT, D_VIEWS };
+    PyObject *objects[D_VIEWS], *query;
+    Py_ssize_t n_terms;
+    if (!PyArg_ParseTuple(args, "OOOnOO!O:row_dots", &objects[D_INDPTR], &objects[D_INDICES], &objects[D_DATA],
+                          &n_terms, &objects[D_DOCUMENTS], &PyDict_Type, &query, &objects[D_OUT]))
+        return NULL;
+    Py_buffer v[D_VIEWS];
+    memset(v, 0, sizeof v);
+    if (get_array(objects[D_INDPTR], &v[D_INDPTR], "indptr", 4, "il", 0, 0) < 0 ||
+        get_array(objects[D_INDICES], &v[D_INDICES], "indices", 4, "il", 0, 0) < 0 ||
+        get_array(objects[D_DATA], &v[D_DATA], "data", 4, "f", 0, 0) < 0 ||
+        get_array(objects[D_DOCUMENTS], &v[D_DOCUMENTS], "documents", 8, "lq", 0, 0) < 0 ||
+        get_array(objects[D_OUT], &v[D_OUT], "out", 8, "d", 1, 0) < 0) {
+        release(v, D_VIEWS);
+        return NULL;
+    }
+    const int32_t *indptr = v[D_INDPTR].buf, *indices = v[D_INDICES].buf;
+    const float *data = v[D_DATA].buf;
+    const int64_t *documents = v[D_DOCUMENTS].buf;
+    double *out = v[D_OUT].buf;
+    Py_ssize_t n_rows = v[D_INDPTR].len / 4 - 1, n_entries = v[D_DATA].len / 4;
+    Py_ssize_t n_documents = v[D_DOCUMENTS].len / 8, n_query = PyDict_Size(query);
+    int32_t *terms = malloc((size_t)(n_query > 0 ? n_query : 1) * sizeof(int32_t));
+    double *weights = malloc((size_t)(n_query > 0 ? n_query : 1) * sizeof(double));
+    const char *error = NULL;
+    if (!terms || !weights) {
+        PyErr_NoMemory();
+        goto finish;
+    }
+    PyObject *key, *value;
+    Py_ssize_t position = 0, q = 0;
+    while (PyDict_Next(query, &position, &key, &value)) {
+        long term = PyLong_AsLong(key);
+        double weight = PyFloat_AsDouble(value);
+        if (PyErr_Occurred()) goto finish;
+        if (term < 0 || term >= n_terms) {
+            error = "a query term is outside the vocabulary";
+            goto finish;
+        }
+        terms[q] = (int32_t)term;
+        weights[q++] = weight;
+    }
+    if (v[D_INDICES].len / 4 != n_entries || v[D_OUT].len / 8 != n_documents)
+        error = "arrays of inconsistent sizes";
+    else
+        error = check_rows(indptr, n_rows, n_entries, documents, n_documents, terms, n_query, n_terms);
+    if (error || ensure_term_scratch(n_terms) < 0) goto finish;
+    scatter_query(terms, weights, n_query);
+    for (Py_ssize_t i = 0; i < n_documents && !error; i++) {
+        double sum = 0.0;
+        for (int32_t p = indptr[documents[i]]; p < indptr[documents[i] + 1]; p++) {
+            int32_t term = indices[p];
+            if (term < 0 || term >= n_terms) {
+                error = "the matrix is corrupt";
+                break;
+            }
+            sum += (double)data[p] * term_weights[term];
+        }
+        out[i] = sum;
+    }
+    clear_query(terms, n_query);
+finish:
+    free(terms);
+    free(weights);
+    release(v, D_VIEWS);
+    if (error) PyErr_Format(PyExc_ValueError, "row_dots: %s", error);
+    if (PyErr_Occurred()) return NULL;
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(predictions_doc,
+"predictions(columns, term_names, indices, scores, explanations, same_talks) -> list\n\n"
+"The answer dicts of a ranking (answers.py, Answers.predictions, whose plain Python\n"
+"tests hold this to): per talk ``indices[i]`` (ints), a dict of its fields (``columns``:\n"
+"a list of (name, values by talk) pairs, values lists) plus ``score`` (scores[i]),\n"
+"``index``, ``terms`` ([{\"term\": term_names[term], \"weight\": share}, ...] from\n"
+"explanations[i], a list of (term, share) pairs) and ``same_talk`` (same_talks[i]).");
+
+static PyObject *key_score, *key_index, *key_terms, *key_same_talk, *key_term, *key_weight;
+
+static PyObject *predictions(PyObject *module, PyObject *args) {
+    PyObject *columns, *names, *indices, *scores, *explanations, *same_talks;
+    if (!PyArg_ParseTuple(args, "O!O!O!O!O!O!:predictions", &PyList_Type, &columns, &PyList_Type, &names,
+                          &PyList_Type, &indices, &PyList_Type, &scores, &PyList_Type, &explanations,
+                          &PyList_Type, &same_talks))
+        return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(indices), n_columns = PyList_GET_SIZE(columns), n_names = PyList_GET_SIZE(names);
+    if (PyList_GET_SIZE(scores) != n || PyList_GET_SIZE(explanations) != n || PyList_GET_SIZE(same_talks) != n) {
+        PyErr_SetString(PyExc_ValueError, "predictions: lists of different lengths");
+        return NULL;
+    }
+    for (Py_ssize_t c = 0; c < n_columns; c++) {
+        PyObject *column = PyList_GET_ITEM(columns, c);
+        if (!PyTuple_Check(column) || PyTuple_GET_SIZE(column) != 2 || !PyList_Check(PyTuple_GET_ITEM(column, 1))) {
+            PyErr_SetString(PyExc_TypeError, "predictions: columns must be (name, list) pairs");
+            return NULL;
+        }
+    }
+    PyObject *answer = PyList_New(n);
+    if (!answer) return NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *index = PyList_GET_ITEM(indices, i);
+        Py_ssize_t row = PyLong_AsSsize_t(index);
+        if (row == -1 && PyErr_Occurred()) goto fail;
+        PyObject *prediction = PyDict_New();
+        if (!prediction) goto fail;
+        PyList_SET_ITEM(answer, i, prediction);
+        for (Py_ssize_t c = 0; c < n_columns; c++) {
+            PyObject *column = PyList_GET_ITEM(columns, c), *values = PyTuple_GET_ITEM(column, 1);
+            if (row < 0 || row >= PyList_GET_SIZE(values)) {
+                PyErr_SetString(PyExc_IndexError, "predictions: a talk is outside the columns");
+                goto fail;
+            }
+            if (PyDict_SetItem(prediction, PyTuple_GET_ITEM(column, 0), PyList_GET_ITEM(values, row)) < 0) goto fail;
+        }
+        PyObject *shared = PyList_GET_ITEM(explanations, i);
+        if (!PyList_Check(shared)) {
+            PyErr_SetString(PyExc_TypeError, "predictions: an explanation is not a list");
+            goto fail;
+        }
+        Py_ssize_t n_shared = PyList_GET_SIZE(shared);
+        PyObject *terms = PyList_New(n_shared);
+        if (!terms) goto fail;
+        int failed = PyDict_SetItem(prediction, key_score, PyList_GET_ITEM(scores, i)) < 0 ||
+                     PyDict_SetItem(prediction, key_index, index) < 0 ||
+                     PyDict_SetItem(prediction, key_terms, terms) < 0 ||
+                     PyDict_SetItem(prediction, key_same_talk, PyList_GET_ITEM(same_talks, i)) < 0;
+        Py_DECREF(terms);  /* the prediction holds it */
+        if (failed) goto fail;
+        for (Py_ssize_t j = 0; j < n_shared; j++) {
+            PyObject *pair = PyList_GET_ITEM(shared, j);
+            if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
+                PyErr_SetString(PyExc_TypeError, "predictions: an explanation's item is not a (term, share) pair");
+                goto fail;
+            }
+            Py_ssize_t term = PyLong_AsSsize_t(PyTuple_GET_ITEM(pair, 0));
+            if (term == -1 && PyErr_Occurred()) goto fail;
+            if (term < 0 || term >= n_names) {
+                PyErr_SetString(PyExc_IndexError, "predictions: a term is outside the vocabulary");
+                goto fail;
+            }
+            PyObject *item = PyDict_New();
+            if (!item) goto fail;
+            PyList_SET_ITEM(terms, j, item);
+            if (PyDict_SetItem(item, key_term, PyList_GET_ITEM(names, term)) < 0 ||
+                PyDict_SetItem(item, key_weight, PyTuple_GET_ITEM(pair, 1)) < 0)
+                goto fail;
+        }
+    }
+    return answer;
+fail:
+    Py_DECREF(answer);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"rank", rank, METH_VARARGS, rank_doc},
     {"top_classes", top_classes, METH_VARARGS, top_classes_doc},
+    {"explain", explain, METH_VARARGS, explain_doc},
+    {"row_dots", row_dots, METH_VARARGS, row_dots_doc},
+    {"predictions", predictions, METH_VARARGS, predictions_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -567,4 +909,11 @@ static struct PyModuleDef module = {
     "The ranking hot loop in C; see CosineSimilaritiesEstimator.rank.", -1, methods,
 };
 
-PyMODINIT_FUNC PyInit__ranking(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__ranking(void) {
+    if (!(key_score = PyUnicode_InternFromString("score")) || !(key_index = PyUnicode_InternFromString("index")) ||
+        !(key_terms = PyUnicode_InternFromString("terms")) ||
+        !(key_same_talk = PyUnicode_InternFromString("same_talk")) ||
+        !(key_term = PyUnicode_InternFromString("term")) || !(key_weight = PyUnicode_InternFromString("weight")))
+        return NULL;
+    return PyModule_Create(&module);
+}

@@ -14,6 +14,12 @@ with one signature, ``(index, terms, weights, k, mask) -> (documents, scores)``:
 
 The backend is chosen once, at import (:data:`RANKER`); an index too large
 for the kernel's 32-bit offsets is ranked with NumPy (:func:`ranker_for`).
+
+The kernel also does the work only the returned talks need, per returned
+talk: why each matched (:func:`explain_compiled`) and the same-talk
+detector's field cosines (:func:`row_dots_compiled`); without it, the plain
+Python twins answer (``CosineSimilaritiesEstimator.explain``,
+``RepeatDetector.same_talks``), held equal by tests/test_answer_kernels.py.
 """
 
 from __future__ import annotations
@@ -209,3 +215,34 @@ def best(documents: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray,
         documents, scores = documents[keep], scores[keep]
     order = np.lexsort((documents, -scores))[:k]
     return documents[order].astype(np.intp), scores[order]
+
+
+def takes_rows(matrix: sp.csr_matrix, data_dtype) -> bool:
+    """The compiled kernel was built and takes ``matrix``'s rows as they are
+    (int32 offsets and columns, ``data_dtype`` values): :func:`explain_compiled`
+    and :func:`row_dots_compiled` may be called on it."""
+    return (_ranking is not None and matrix.indptr.dtype == np.int32 and matrix.indices.dtype == np.int32
+            and matrix.data.dtype == data_dtype)
+
+
+def explain_compiled(matrix: sp.csr_matrix, terms: np.ndarray, weights: np.ndarray, scale: float,
+                     documents: np.ndarray, n: int) -> list[list[tuple[int, float]]]:
+    """Per row of ``documents`` (a float64 CSR ``matrix`` :func:`takes_rows`), its
+    ``n`` heaviest terms shared with the query ``terms``, each weighing
+    ``weight * scale``, as ``(term, weight * scale * value)`` pairs, heaviest
+    first, ties by term, zeros left out: ``CosineSimilaritiesEstimator.explain``'s
+    answer, in one call whatever the number of documents."""
+    return _ranking.explain(matrix.indptr, matrix.indices, matrix.data, matrix.shape[1],
+                            np.ascontiguousarray(documents, dtype=np.int64),
+                            np.ascontiguousarray(terms, dtype=np.int32),
+                            np.ascontiguousarray(weights, dtype=np.float64), scale, n)
+
+
+def row_dots_compiled(matrix: sp.csr_matrix, query: dict[int, float], documents: np.ndarray) -> np.ndarray:
+    """The dot products of ``query`` (``{term: weight}``) with the rows
+    ``documents`` of a float32 CSR ``matrix`` :func:`takes_rows`, in double
+    precision, shape (len(documents),)."""
+    out = np.empty(len(documents))
+    _ranking.row_dots(matrix.indptr, matrix.indices, matrix.data, matrix.shape[1],
+                      np.ascontiguousarray(documents, dtype=np.int64), query, out)
+    return out

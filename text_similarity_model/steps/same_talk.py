@@ -28,6 +28,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
 from .caching import DropsCachesWhenPickled
+from .ranking import row_dots_compiled, takes_rows
 
 # The rule's thresholds (RepeatDetector.same_talk): the same talk when the
 # titles' cosine reaches MIN_TITLE_SIMILARITY, or the descriptions' reaches
@@ -129,8 +130,18 @@ class RepeatDetector(DropsCachesWhenPickled, BaseEstimator):
 
     def same_talks(self, title: FieldVector, description: FieldVector, documents: np.ndarray) -> list[bool]:
         """:meth:`same_talk` of the query and each of ``documents``: the
-        answers' path, which skips the descriptions' cosine when the titles'
-        decides alone."""
+        answers' path, one call into the compiled kernel per field
+        (:func:`.ranking.row_dots_compiled`) when it was built, else
+        :meth:`same_talks_python`'s."""
+        if not self._rows_compiled:
+            return self.same_talks_python(title, description, documents)
+        return self.same_talk(row_dots_compiled(self.titles_, title, documents),
+                              row_dots_compiled(self.descriptions_, description, documents)).tolist()
+
+    def same_talks_python(self, title: FieldVector, description: FieldVector, documents: np.ndarray) -> list[bool]:
+        """:meth:`same_talks` in plain Python, which skips the descriptions'
+        cosine when the titles' decides alone: without the kernel, and the
+        reference the kernel's path is held to (tests/test_answer_kernels.py)."""
         min_title, same_talk = self.min_title_similarity, self.same_talk
         answers = []
         for talk_title, talk_description in map(self._talk_vectors, documents.tolist()):
@@ -138,6 +149,10 @@ class RepeatDetector(DropsCachesWhenPickled, BaseEstimator):
             answers.append(title_similarity >= min_title
                            or same_talk(title_similarity, _dot(description, talk_description)))
         return answers
+
+    @cached_property
+    def _rows_compiled(self) -> bool:
+        return takes_rows(self.titles_, np.float32) and takes_rows(self.descriptions_, np.float32)
 
     @cached_property
     def _talk_vectors(self):
