@@ -21,7 +21,7 @@ from .errors import IncompatibleModelError, ModelFileError
 from .answers import Answers, Ranking, explanations
 from .jsonable import jsonable
 from .steps.pipeline import DEFAULT_PARAMS, build_pipeline, configuration_name, fit_with_talk_vectors
-from .steps.same_talk import FieldVector, RepeatDetector
+from .steps.same_talk import FieldVector, RepeatDetector, fit_repeat_detector
 from .steps.text import as_documents
 from .steps.track_classifier import TrackClassifier
 from .track_suggestions import NO_SUGGESTION, TrackSuggester, TrackSuggestion, fit_track_classifier
@@ -88,7 +88,8 @@ class Model(DropsCachesWhenPickled):
         pipeline.set_params(lemmas__progress=progress)
         talk_vectors = fit_with_talk_vectors(pipeline, corpus[["title", "description"]])
         pipeline.set_params(lemmas__progress=False)
-        repeats = _fit_repeat_detector(pipeline, corpus)
+        repeats = fit_repeat_detector(pipeline.named_steps["lemmas"], pipeline.named_steps["tfidf"],
+                                      as_documents(corpus))
         # Over the talks' vectors as queries, which is what it classifies.
         tracks = fit_track_classifier(talk_vectors, corpus["trilha"] if "trilha" in corpus else [""] * len(corpus))
         del talk_vectors
@@ -336,16 +337,6 @@ class Model(DropsCachesWhenPickled):
                 f"{path}: was trained before re-given talks were detected (no same_talk); retrain it (make train)"
             )
         return model
-
-
-def _fit_repeat_detector(pipeline, corpus: pd.DataFrame) -> RepeatDetector:
-    """A :class:`.RepeatDetector` of ``corpus``' titles and descriptions, each
-    field vectorized on its own by the fitted ``pipeline``'s steps."""
-    lemmas, tfidf = pipeline.named_steps["lemmas"], pipeline.named_steps["tfidf"]
-    fields = [lemmas.lemmatize_fields(document) for document in as_documents(corpus)]
-    titles = tfidf.transform([lemmas.field_document(title) for title, _ in fields])
-    descriptions = tfidf.transform([lemmas.field_document(description) for _, description in fields])
-    return RepeatDetector().fit(titles, descriptions)
 
 
 def _query_text(query) -> tuple[str, str]:

@@ -23,6 +23,7 @@ from operator import mul
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, _fit_context
+from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
@@ -50,6 +51,10 @@ MIN_MEAN_SIMILARITY = 0.80
 
 #: A query vector of one field: ``{term column: weight}``, L2-normalised (empty: no known term).
 FieldVector = dict
+
+#: Talks lemmatized and vectorized at a time when fitting (:func:`fit_repeat_detector`):
+#: their lemma lists are dropped once vectorized, so a million talks' never all exist at once.
+_FIT_CHUNK = 50_000
 
 
 class RepeatDetector(DropsCachesWhenPickled, BaseEstimator):
@@ -212,3 +217,24 @@ def _dot(query: FieldVector, talk: FieldVector) -> float:
     if len(talk) < len(query):
         query, talk = talk, query
     return sum(map(mul, map(talk.get, query, repeat(0.0)), query.values()))
+
+
+def fit_repeat_detector(lemmas, tfidf, documents: list) -> RepeatDetector:
+    """A :class:`RepeatDetector` of the corpus ``documents`` (``(title,
+    description)`` pairs), each field vectorized on its own by a fitted
+    pipeline's ``lemmas`` (:class:`.LemmatizationTransformer`) and ``tfidf``
+    (:class:`.QueryTfidfVectorizer`) steps, a chunk of talks at a time.
+
+    The fields are vectorized by scikit-learn's own ``TfidfVectorizer.transform``,
+    a few times faster on a batch than the query path's one talk at a time, to
+    the same values but for the last bit (the rows are kept in float32 anyway)."""
+    titles, descriptions = [], []
+    for start in range(0, len(documents), _FIT_CHUNK):
+        fields = [lemmas.lemmatize_fields(document) for document in documents[start:start + _FIT_CHUNK]]
+        # In single precision at once, as fit keeps them: a chunk's float64 rows never pile up.
+        titles.append(TfidfVectorizer.transform(tfidf, [lemmas.field_document(title) for title, _ in fields])
+                      .astype(np.float32))
+        descriptions.append(TfidfVectorizer.transform(
+            tfidf, [lemmas.field_document(description) for _, description in fields]).astype(np.float32))
+    return RepeatDetector().fit(sp.vstack(titles, format="csr"), sp.vstack(descriptions, format="csr"))
+
