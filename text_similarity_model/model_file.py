@@ -4,6 +4,13 @@ Layout of ``MODEL.pkl``::
 
     b"PALESTRAS-MODEL 1\\n" | 8-byte header length | header JSON | dill payload
 
+The payload is the pickle stream followed by its out-of-band buffers (pickle
+protocol 5: the NumPy arrays' data, each at a multiple of 64 bytes; the
+header's ``pickle_bytes`` and ``buffers`` say where): loading reads the file
+once, into one buffer, and the arrays are rebuilt over it in place, without a
+copy, so loading takes the file's size once, not twice (a file written before
+holds its arrays in the pickle stream, and loads as it did).
+
 The header (metadata, library versions, payload size and SHA-256) is read and
 checked *before* anything is unpickled, so a file that is not a model, is
 truncated or was written by incompatible libraries is refused with a message
@@ -24,8 +31,10 @@ import platform
 import struct
 from importlib import metadata as importlib_metadata
 from pathlib import Path
+from typing import NamedTuple
 
 import dill
+import numpy as np
 
 from .errors import IncompatibleModelError, ModelFileError, TamperedModelError
 from .files import unwritable_file_problem, write_atomically
@@ -49,9 +58,35 @@ MOVED_MODULES = {
 }
 
 
-def pickle_model(model) -> bytes:
-    """The payload of a model file: ``model`` pickled by dill."""
-    return dill.dumps(model, protocol=5)
+#: The payload starts at a multiple of this many bytes in the file, and each
+#: out-of-band buffer at a multiple of it in the payload: the arrays rebuilt
+#: over them are aligned (the C kernel reads doubles through pointers).
+_BUFFER_ALIGNMENT = 64
+
+
+class Payload(NamedTuple):
+    """A model file's payload: the dill pickle stream, and the out-of-band
+    buffers it refers to (pickle protocol 5), in order."""
+
+    pickle: bytes | memoryview
+    buffers: list
+
+
+class _Pickler(dill.Pickler):
+    def save(self, obj, save_persistent_id=True):
+        # dill pickles a NumPy array through its __reduce__, in band; its
+        # __reduce_ex__(5) hands the data over as a PickleBuffer, out of band.
+        if type(obj) is np.ndarray and self.proto >= 5:
+            self.save_reduce(*obj.__reduce_ex__(self.proto), obj=obj)
+            return
+        super().save(obj, save_persistent_id)
+
+
+def pickle_model(model) -> Payload:
+    """The payload of a model file: ``model`` pickled by dill, its arrays' data out of band."""
+    stream, buffers = io.BytesIO(), []
+    _Pickler(stream, protocol=5, buffer_callback=buffers.append).dump(model)
+    return Payload(stream.getvalue(), [buffer.raw() for buffer in buffers])
 
 
 class _Unpickler(dill.Unpickler):
@@ -59,10 +94,40 @@ class _Unpickler(dill.Unpickler):
         return super().find_class(MOVED_MODULES.get(module, module), name)
 
 
-def unpickle_model(payload: bytes):
+class _ViewReader:
+    """A read-only file over a memoryview, for the unpickler: each read copies only what it returns."""
+
+    def __init__(self, view: memoryview):
+        self.view, self.position = view, 0
+
+    def read(self, size: int = -1) -> bytes:
+        end = len(self.view) if size is None or size < 0 else min(self.position + size, len(self.view))
+        chunk = self.view[self.position:end].tobytes()
+        self.position = end
+        return chunk
+
+    def readinto(self, buffer) -> int:
+        size = min(len(buffer), len(self.view) - self.position)
+        buffer[:size] = self.view[self.position:self.position + size]
+        self.position += size
+        return size
+
+    def readline(self) -> bytes:
+        end = self.position
+        while end < len(self.view) and self.view[end] != 10:  # lines only name globals: short
+            end += 1
+        return self.read(end + 1 - self.position)
+
+
+def unpickle_model(payload: Payload | bytes):
     """The object a model file's payload holds; a module it names that moved
-    (:data:`MOVED_MODULES`) is read from where it is now."""
-    return _Unpickler(io.BytesIO(payload)).load()
+    (:data:`MOVED_MODULES`) is read from where it is now. The arrays of a
+    :class:`Payload` are rebuilt over its buffers, in place."""
+    if not isinstance(payload, Payload):
+        payload = Payload(payload, [])
+    stream = payload.pickle
+    reader = io.BytesIO(stream) if isinstance(stream, bytes) else _ViewReader(memoryview(stream))
+    return _Unpickler(reader, buffers=payload.buffers).load()
 
 
 def library_versions() -> dict[str, str]:
@@ -87,21 +152,28 @@ def check_writable_destination(path: str | Path) -> Path:
     return path
 
 
-def write_model_file(payload: bytes, metadata: dict, path: str | Path, signing_key: bytes | None = None) -> dict:
+def write_model_file(payload: Payload | bytes, metadata: dict, path: str | Path,
+                     signing_key: bytes | None = None) -> dict:
     """Write the model and its manifest atomically; return the manifest.
 
     Each file goes to a temporary file in the same folder that is renamed into
     place, so an interrupted write leaves the previous model untouched.
     """
     path = check_writable_destination(path)
+    layout = {}
+    if isinstance(payload, Payload):
+        payload, layout = _lay_out(payload)
     header = json.dumps(
         {
             "metadata": metadata,
             "payload_bytes": len(payload),
             "payload_sha256": hashlib.sha256(payload).hexdigest(),
+            **layout,
         },
         sort_keys=True,
     ).encode("utf-8")
+    # JSON allows trailing spaces: with them the payload, and so each buffer, starts at a multiple of 64.
+    header += b" " * (-(len(MAGIC) + _HEADER_LENGTH.size + len(header)) % _BUFFER_ALIGNMENT)
     content = MAGIC + _HEADER_LENGTH.pack(len(header)) + header + payload
     manifest = {
         "file": path.name,
@@ -120,13 +192,28 @@ def write_model_file(payload: bytes, metadata: dict, path: str | Path, signing_k
     return manifest
 
 
+def _lay_out(payload: Payload) -> tuple[bytes, dict]:
+    """The bytes of a :class:`Payload` and the header's entries that say where its buffers are:
+    ``pickle_bytes``, and ``buffers`` as ``[offset, length]`` pairs from the payload's start."""
+    parts, buffers, position = [payload.pickle], [], len(payload.pickle)
+    for buffer in payload.buffers:
+        padding = -position % _BUFFER_ALIGNMENT
+        parts.append(bytes(padding))
+        position += padding
+        buffers.append([position, buffer.nbytes])
+        parts.append(buffer)
+        position += buffer.nbytes
+    return b"".join(parts), {"pickle_bytes": len(payload.pickle), "buffers": buffers}
+
+
 def read_model_file(path: str | Path, signing_key: bytes | None = None,
-                    version: str | None = None) -> tuple[bytes, dict]:
+                    version: str | None = None) -> tuple[Payload, dict]:
     """Check a model file against its header, libraries and manifest, and,
     given ``version``, that it was written (and signed) as that version.
 
-    Returns ``(payload, metadata)``; the payload is safe to unpickle only
-    because every check passed. Raises a :class:`ModelFileError` subclass
+    Returns ``(payload, metadata)``, the payload a :class:`Payload` of views
+    into the file's bytes, read once; it is safe to unpickle only because
+    every check passed. Raises a :class:`ModelFileError` subclass
     naming the file and the fix otherwise, whatever the files hold.
     """
     path = Path(path)
@@ -142,9 +229,18 @@ def read_model_file(path: str | Path, signing_key: bytes | None = None,
 
 # -- checks -------------------------------------------------------------------
 
-def _read(path: Path) -> bytes:
+def _read(path: Path) -> memoryview:
+    """The file's bytes, read into one buffer starting at a multiple of
+    ``_BUFFER_ALIGNMENT`` in memory (the arrays of its payload are rebuilt over it)."""
     try:
-        return path.read_bytes()
+        with path.open("rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            buffer = bytearray(size + _BUFFER_ALIGNMENT)
+            shift = -_address(buffer) % _BUFFER_ALIGNMENT
+            content = memoryview(buffer)[shift:shift + size]
+            read = handle.readinto(content)
+            rest = handle.read()  # a file that changed size while read: what was there, as read_bytes gave
+        return content if read == size and not rest else memoryview(bytes(content[:read]) + rest)
     except FileNotFoundError:
         raise ModelFileError(
             f"{path}: no such model file; train one with: make train (or text_similarity_model train-file DATA.csv {path})"
@@ -158,16 +254,16 @@ def _read(path: Path) -> bytes:
                              "check the disk or the mount it is on, or retrain it (make train)")
 
 
-def _parse(path: Path, content: bytes) -> tuple[dict, bytes]:
+def _parse(path: Path, content: memoryview) -> tuple[dict, Payload]:
     retrain = f"train it again with: make train (or text_similarity_model train-file DATA.csv {path})"
-    if not content.startswith(MAGIC):
+    if content[:len(MAGIC)] != MAGIC:
         raise ModelFileError(f"{path}: not a palestras model file; {retrain}")
     start = len(MAGIC) + _HEADER_LENGTH.size
     if len(content) < start:
         raise ModelFileError(f"{path}: truncated model file; {retrain}")
     (header_length,) = _HEADER_LENGTH.unpack(content[len(MAGIC):start])
     try:
-        header = json.loads(content[start:start + header_length].decode("utf-8"))
+        header = json.loads(bytes(content[start:start + header_length]).decode("utf-8"))
     except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         raise ModelFileError(f"{path}: truncated or corrupt model header; {retrain}") from None
     problem = _header_problem(header)
@@ -182,7 +278,20 @@ def _parse(path: Path, content: bytes) -> tuple[dict, bytes]:
         )
     if hashlib.sha256(payload).hexdigest() != payload_sha256:
         raise ModelFileError(f"{path}: corrupt model file (payload hash mismatch); {retrain}")
-    return header, payload
+    pickle_bytes = header.get("pickle_bytes", payload_bytes)
+    return header, Payload(payload[:pickle_bytes],
+                           [_aligned(payload[offset:offset + length]) for offset, length in header.get("buffers", [])])
+
+
+def _address(buffer) -> int:
+    return np.frombuffer(buffer, dtype=np.uint8).ctypes.data if len(buffer) else 0
+
+
+def _aligned(view: memoryview):
+    """``view``, or a copy of it where it is read-only or not aligned (a file
+    that changed while read, one written by other means): arrays rebuilt over
+    it are then writable and aligned, as unpickled ones always were."""
+    return view if not view.readonly and _address(view) % _BUFFER_ALIGNMENT == 0 else bytearray(view)
 
 
 def _header_problem(header) -> str | None:
@@ -193,6 +302,11 @@ def _header_problem(header) -> str | None:
         return "no metadata"
     if type(header.get("payload_bytes")) is not int or not isinstance(header.get("payload_sha256"), str):
         return "no payload size and hash"
+    size, pickle_bytes, buffers = header["payload_bytes"], header.get("pickle_bytes", 0), header.get("buffers", [])
+    if type(pickle_bytes) is not int or not 0 <= pickle_bytes <= size or not isinstance(buffers, list) or not all(
+            isinstance(buffer, list) and len(buffer) == 2 and all(type(number) is int for number in buffer)
+            and pickle_bytes <= buffer[0] and 0 <= buffer[1] <= size - buffer[0] for buffer in buffers):
+        return "buffers outside the payload"
     return None
 
 
