@@ -12,8 +12,8 @@ clients hold connections to it (each sends a request's headers a byte every
 2 s, reconnecting when nginx drops it); then loads them in turn, round after
 round, with wrk from loopback and the same POST /predict (n_results=3), and
 reports the median requests/s, p50 and p99 of each. Also measures the cold
-start: launching gunicorn to the first 200 on /predict.
-Targets: service >= 60% of the floor's throughput, no errors; cold start <= 3 s;
+start: launching gunicorn to the first 200 on /predict (start to first answer).
+Targets: service >= 60% of the floor's throughput, no errors; start to first answer <= 2 s;
 through nginx >= 80% of the replica's port directly, no errors.
 wrk comes from Debian's packages; installed here if missing (needs root).
 """
@@ -127,13 +127,18 @@ def run_wrk(wrk: str, url: str, seconds: int, connections: int, workdir: Path) -
 
 
 def cold_start(model: Path, workdir: Path) -> float:
-    """Seconds from launching gunicorn to the first 200 on POST /predict."""
+    """Seconds from launching gunicorn to the first 200 on POST /predict.
+
+    gunicorn serves a socket bound before it starts (launch_gunicorn): the
+    request is accepted by the kernel at once and waits in the listen backlog
+    until a worker takes it, so one request with a long timeout measures the
+    start to the first answer (a short timeout would give up on a slow start)."""
     started = time.monotonic()
     server = launch_gunicorn(model, workdir, workers=2)
     try:
         while time.monotonic() - started < 30:
             try:
-                if requests.post(server.url + "/predict", json=QUERY, timeout=2).status_code == 200:
+                if requests.post(server.url + "/predict", json=QUERY, timeout=30).status_code == 200:
                     return time.monotonic() - started
             except requests.ConnectionError:
                 time.sleep(0.01)
@@ -195,7 +200,8 @@ def main() -> int:
                 server.stop()
             if stack:
                 stack.stop()
-        cold = min(cold_start(model, workdir) for _ in range(3))
+        colds = [cold_start(model, workdir) for _ in range(3)]
+        cold = min(colds)
 
     results = {name: {"requests_per_s": statistics.median([run["requests_per_s"] for run in name_runs]),
                       "p50_ms": statistics.median([run["p50_ms"] for run in name_runs]),
@@ -219,8 +225,9 @@ def main() -> int:
               f"{result['errors']} (socket: {result['socket_errors']}) |")
     print(f"service / floor throughput: {ratio:.0%} (target >= 60%): {'OK' if ratio >= 0.6 else 'MISSED'}; "
           f"per round: {', '.join(f'{r:.0%}' for r in round_ratios)}")
-    print(f"cold start, launch to first 200 on /predict: {cold:.2f} s (target <= 3 s): {'OK' if cold <= 3 else 'MISSED'}")
-    ok = ratio >= 0.6 and cold <= 3 and service["errors"] == 0 and service["socket_errors"] == "none"
+    print(f"start to first answer, launch to first 200 on /predict: {cold:.2f} s, best of 3 "
+          f"({', '.join(f'{seconds:.2f}' for seconds in colds)}) (target <= 2 s): {'OK' if cold <= 2 else 'MISSED'}")
+    ok = ratio >= 0.6 and cold <= 2 and service["errors"] == 0 and service["socket_errors"] == "none"
     if STACK_NGINX in results:
         nginx, direct = results[STACK_NGINX], results[STACK_DIRECT]
         stack_ratio = nginx["requests_per_s"] / direct["requests_per_s"]

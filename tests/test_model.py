@@ -150,6 +150,41 @@ def _rewrite_header(path, change):
     path.write_bytes(MAGIC + struct.pack(">Q", len(new_header)) + new_header + content[start + length:])
 
 
+def _root(array):
+    while isinstance(array, np.ndarray) and array.base is not None:
+        array = array.base
+    return array
+
+
+def test_a_model_files_arrays_are_rebuilt_over_the_bytes_read_and_files_written_before_still_load(
+        tmp_path, trained_model):
+    """Loading reads the file once and rebuilds the arrays over those bytes
+    (out-of-band buffers, aligned), not over a second copy; a file whose
+    arrays are in the pickle stream, as written before, answers the same."""
+    import dill
+
+    query = {"title": "API REST com Flask", "description": "deploy de modelos de machine learning"}
+    expected = trained_model.predict(query, 10)
+    path = tmp_path / "model.pkl"
+    trained_model.serialize(path)
+    loaded = Model.deserialize(path)
+    assert loaded.predict(query, 10) == expected
+    cosine = loaded.pipeline.named_steps["cosine"]
+    for array in (cosine.corpus_.data, cosine.inverted_index_.indices, loaded.repeats.descriptions_.data):
+        assert isinstance(_root(array), memoryview)  # over the file's buffer, not a copy of its own
+        assert array.flags.writeable and array.ctypes.data % 64 == 0
+    in_band = tmp_path / "in-band.pkl"
+    write_model_file(dill.dumps(trained_model, protocol=5), trained_model.metadata, in_band)
+    assert Model.deserialize(in_band).predict(query, 10) == expected
+
+
+def test_deserialize_refuses_buffers_outside_the_payload(tmp_path, sample_model_path):
+    path = _copy_model(sample_model_path, tmp_path / "model.pkl")
+    _rewrite_header(path, lambda header: header["buffers"].append([header["payload_bytes"] - 8, 16]))
+    with pytest.raises(ModelFileError, match="model.pkl: corrupt model header \\(buffers outside the payload\\)"):
+        Model.deserialize(path)
+
+
 def test_deserialize_refuses_incompatible_library_versions(tmp_path, sample_model_path):
     path = _copy_model(sample_model_path, tmp_path / "model.pkl")
     _rewrite_header(path, lambda header: header["metadata"]["libraries"].update({"scikit-learn": "0.21.3"}))
