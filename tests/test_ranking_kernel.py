@@ -125,9 +125,36 @@ def test_kernel_and_numpy_agree_on_a_large_corpus_and_on_negative_weights(kernel
     for terms in queries:
         terms = np.sort(terms).astype(np.int32)
         for weights in (rng.random(len(terms)) + 0.1, rng.normal(size=len(terms))):
-            for k, mask in ((5, None), (40, rng.random(n_documents) < 0.5)):
+            for k, mask in ((5, None), (40, rng.random(n_documents) < 0.5), (50, None), (60, None)):
                 compiled = rank_compiled(cosine, terms, weights, k, mask)
                 expected = rank_with_numpy(cosine, terms, weights, k, mask)
+                assert compiled[0].tolist() == expected[0].tolist()
+                np.testing.assert_allclose(compiled[1], expected[1], rtol=0, atol=1e-12)
+
+
+def test_kernel_and_numpy_agree_when_talks_left_out_of_the_re_scoring_tie_with_those_in_it(kernel):
+    """On a large corpus without a mask the kernel takes the k best from the
+    re-scored candidates alone when none of the others can reach them; with
+    many talks of the very same cosine (duplicates) they can tie, and the
+    whole corpus decides, ties by talk, as NumPy does."""
+    import scipy.sparse as sp
+
+    from text_similarity_model import CosineSimilaritiesEstimator
+
+    rng = np.random.default_rng(11)
+    n_documents, n_terms = 70_000, 50
+    rows = sp.csr_matrix((rng.random((40, n_terms)) < 0.2) * rng.random((40, n_terms)))
+    corpus = sp.vstack([rows[rng.integers(0, 40, size=n_documents)]], format="csr")  # each row ~1,750 times
+    for latent_weight in (0.0, 0.5, 1.0):
+        cosine = CosineSimilaritiesEstimator(latent_components=4, latent_candidates=30,
+                                             latent_weight=latent_weight).fit(corpus)
+        for row in range(10):
+            terms = rows[row].indices.astype(np.int32)
+            if len(terms) == 0:
+                continue
+            for k in (1, 10, 30):
+                compiled = rank_compiled(cosine, terms, rows[row].data, k)
+                expected = rank_with_numpy(cosine, terms, rows[row].data, k)
                 assert compiled[0].tolist() == expected[0].tolist()
                 np.testing.assert_allclose(compiled[1], expected[1], rtol=0, atol=1e-12)
 

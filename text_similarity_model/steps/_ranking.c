@@ -330,8 +330,8 @@ static PyObject *rank(PyObject *module, PyObject *args) {
     /* Only talks with a non-zero sum count (as np.flatnonzero keeps them). */
     Py_ssize_t n_matches = n_touched;
     if (dense) {
-        n_matches = 0;
-        for (Py_ssize_t doc = 0; doc < n_docs; doc++) n_matches += accumulated[doc] != 0.0;
+        /* Counted below, in the candidates' pass, when there is a re-scoring; not needed otherwise. */
+        n_matches = -1;
     } else if (!positive) {
         n_matches = 0;
         for (Py_ssize_t i = 0; i < n_touched; i++) {
@@ -356,23 +356,30 @@ static PyObject *rank(PyObject *module, PyObject *args) {
 
     /* 2. Latent re-scoring of the best candidates (matches[0..n_best)),
      * marked in ``seen``. */
-    rescored = latent && n_matches > 0 && n_components > 0;
+    rescored = latent && n_matches != 0 && n_components > 0;
     if (rescored) {
         n_best = n_candidates < 1 ? 1 : n_candidates;
-        if (n_best > n_matches) n_best = n_matches;
+        if (n_matches >= 0 && n_best > n_matches) n_best = n_matches;
         latent_query = calloc((size_t)n_components, sizeof(double));
         if (!latent_query) {
             PyErr_NoMemory();
             goto done;
         }
-        if (n_matches > 16 * n_best) {
-            /* Many matches: a bounded heap rejects nearly all at one comparison. */
+        if (n_matches < 0 || n_matches > 16 * n_best) {
+            /* Many matches: a bounded heap rejects nearly all at one comparison.
+             * Dense: the matches are counted in the same pass over the corpus;
+             * the heap then holds the best min(n_candidates, n_matches). */
             Best candidates = {matches, 0, n_best};
+            Py_ssize_t counted = 0;
             FOR_EACH_MATCH(doc) {
                 double score = accumulated[doc];
+                counted++;
                 if (candidates.size == n_best && score < matches[0].score) continue;  /* the usual case */
                 offer(&candidates, score, doc);
             }
+            n_matches = counted;
+            n_best = candidates.size;
+            rescored = n_best > 0;
         } else {
             Py_ssize_t n = 0;
             FOR_EACH_MATCH(doc) matches[n++] = (Entry){accumulated[doc], doc};
@@ -414,6 +421,23 @@ static PyObject *rank(PyObject *module, PyObject *args) {
             goto done;
         }
         Best best = {heap, 0, k};
+        /* Without a mask, the k best are usually all re-scored candidates: a
+         * talk left out scores (1 - w) * its cosine, at most (1 - w) times the
+         * lowest candidate's cosine (rounding keeps the order). When the k-th
+         * best candidate beats that strictly, no other talk can reach nor tie
+         * it, and the corpus needn't be read again. */
+        if (rescored && !mask && k <= n_best) {
+            double lowest = matches[0].score;
+            for (Py_ssize_t i = 0; i < n_best; i++) {
+                lowest = matches[i].score < lowest ? matches[i].score : lowest;
+                double score = accumulated[matches[i].doc];
+                offer(&best, score < 1.0 ? score : 1.0, matches[i].doc);
+            }
+            double others = lowest * (1.0 - latent_weight);
+            others = others < 1.0 ? others : 1.0;
+            if (best.size == k && heap[0].score > others) goto sorted;
+            best.size = 0;  /* a tie or better is possible: every talk, below */
+        }
         FOR_EACH_MATCH(doc) {
             if (mask && !mask[doc]) continue;
             double score = accumulated[doc];
@@ -422,6 +446,7 @@ static PyObject *rank(PyObject *module, PyObject *args) {
             if (best.size == k && score < heap[0].score) continue;  /* the usual case */
             offer(&best, score, doc);
         }
+    sorted:
         qsort(best.entries, (size_t)best.size, sizeof(Entry), best_first);
         for (Py_ssize_t i = 0; i < best.size; i++) {
             out_docs[i] = best.entries[i].doc;
