@@ -36,8 +36,12 @@ def test_reload_switches_models_without_a_failed_request(model_path, tmp_path, s
         assert served_version(server.url) == "v1"
         with load(server.url, seconds=300, stop_when_done=True) as result:
             answered_more(server)
+            old_workers = set(server.worker_pids())
             server.signal(signal.SIGHUP)  # ...until `make reload` sends this
             wait_until(lambda: served_version(server.url) == "v2", timeout=60)
+            # A gevent worker told to go still accepts for up to a second (its loop's tick), on v1.
+            wait_until(lambda: not old_workers & set(server.worker_pids()), timeout=60,
+                       message=lambda: f"old workers {old_workers} still running:\n{server.log()[-3000:]}")
             answered_more(server)
         assert result["failed"] == 0, result
         assert result["versions"].get("v1", 0) > 0 and result["versions"].get("v2", 0) > 0
