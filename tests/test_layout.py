@@ -110,3 +110,15 @@ def test_the_developers_guide_names_every_module():
                if path.name not in ("__init__.py", "__main__.py") and f"`{path.name}`" not in guide
                and f"`{path.relative_to(REPO_ROOT / name.split('.')[0]).as_posix()}`" not in guide]
     assert not unnamed, f"docs/developing.md doesn't name {unnamed}: add them to its layout tables"
+
+
+def test_the_command_s_help_and_usage_errors_load_no_numerical_library():
+    """`text_similarity_model --help` (and a mistyped option) answer at once: building the parser
+    imports neither NumPy, pandas, scikit-learn nor spaCy (what a command needs, it imports when run)."""
+    script = ("import sys\n"
+              "from text_similarity_model.cli import build_parser\n"
+              "build_parser()\n"
+              "print(sorted({m.split('.')[0] for m in sys.modules} & {'numpy', 'pandas', 'sklearn', 'spacy', 'scipy'}))\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO_ROOT, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

@@ -1,7 +1,8 @@
 """What the scraper, the model, the API and the command line agree on.
 
 The talks CSV's columns (the scraper writes them, ``corpus.py`` reads them),
-the columns answers can be filtered by, and how many talks an answer has.
+the columns answers can be filtered by, how many talks an answer has, and
+what the quality figures count.
 Only the standard library is imported here, so the scraper reads it without
 loading pandas, spaCy or scikit-learn.
 """
@@ -34,6 +35,13 @@ N_RELATED = 5
 #: relevant to its query when it has the query's track (``evaluate``, the
 #: check before promotion).
 LABEL = "trilha"
+
+#: The cut-off of precision@k and nDCG@k unless told otherwise: docs/quality.md's
+#: quality figures, what the tuning ranks by and the check before a promotion.
+DEFAULT_K = 5
+
+#: How deep the reciprocal rank looks for the first relevant talk (and the largest ``--k``).
+RANKING_DEPTH = 50
 
 
 def n_results_problem(value, maximum: int | None = None) -> str | None:

@@ -8,7 +8,7 @@ import argparse
 from .. import settings
 from ..contract import TEXT_COLUMNS, n_results_problem
 from ..errors import PalestrasError
-from ..quality.measures import DEFAULT_K, RANKING_DEPTH
+from ..contract import DEFAULT_K, RANKING_DEPTH
 from ..store.versions import DEFAULT_KEEP
 
 #: The talks CSV argument's help, by what the command reads of it.

@@ -8,7 +8,7 @@ import sys
 
 from .. import settings
 from ..errors import ModelFileError, PalestrasError, TamperedModelError
-from ..store.checks import DEFAULT_THRESHOLDS, ThresholdError, Thresholds
+from ..store.thresholds import DEFAULT_THRESHOLDS, ThresholdError, Thresholds
 from ..store.services import reload_services
 from . import options
 from .tables import versions_table

@@ -25,12 +25,8 @@ from typing import Sequence
 
 import numpy as np
 
-#: How deep the reciprocal rank looks for the first relevant talk.
-RANKING_DEPTH = 50
-
-#: The cut-off of precision@k and nDCG@k unless told otherwise: docs/quality.md's
-#: quality figures, what the tuning ranks by and the check before a promotion.
-DEFAULT_K = 5
+# Defined with the other constants the components share (the command line reads them without NumPy).
+from ..contract import DEFAULT_K, RANKING_DEPTH  # noqa: F401  (re-exported: quality's own names)
 
 
 def precision_at_k(hits: np.ndarray, k: int) -> float:

@@ -32,47 +32,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..contract import LABEL, TEXT_COLUMNS
-from ..errors import PalestrasError
 from ..quality.measures import DEFAULT_K, RANKING_DEPTH, same_label_metrics
+from .thresholds import Thresholds
 from .versions import StoredVersion
 
 if TYPE_CHECKING:  # the model (spaCy, scikit-learn, pandas) loads only when a command trains or reads one
     from ..model import Model
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """What a candidate must hold against the current version; each overridable from the CLI."""
-
-    min_talks_share: float = 0.8
-    max_empty_share: float = 0.05
-    max_duplicate_share: float = 0.05
-    quality_tolerance: float = 0.02
-    max_queries: int = 2000
-    seed: int = 0
-    #: How much lower than the current configuration's a new configuration's judged nDCG@10 may be.
-    judged_tolerance: float = 0.01
-
-    def __post_init__(self):
-        for name in ("min_talks_share", "max_empty_share", "max_duplicate_share", "quality_tolerance",
-                     "judged_tolerance"):
-            value = getattr(self, name)
-            if not 0 <= value <= 1:
-                raise ThresholdError(name, f"must be between 0 and 1, got {value}")
-        if self.max_queries < 1:
-            raise ThresholdError("max_queries", f"must be at least 1, got {self.max_queries}")
-
-
-class ThresholdError(PalestrasError):
-    """A threshold out of its range; ``name`` is the :class:`Thresholds` field."""
-
-    def __init__(self, name: str, problem: str):
-        super().__init__(f"{name} {problem}")
-        self.name, self.problem = name, problem
-
-
-#: The thresholds unless told otherwise (each overridable from the command line).
-DEFAULT_THRESHOLDS = Thresholds()
 
 
 @dataclass(frozen=True)

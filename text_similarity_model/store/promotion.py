@@ -19,8 +19,8 @@ import numpy as np
 from ..errors import PalestrasError, TamperedModelError
 from ..model_file import SIGNING_KEY_VARIABLE, read_manifest, signature_matches, signing_key_or_environment
 from ..quality.measures import DEFAULT_K
-from .checks import (DEFAULT_THRESHOLDS, Check, Thresholds, configuration_checks, configuration_differs, data_checks,
-                     evaluate_model, quality_checks)
+from .checks import Check, configuration_checks, configuration_differs, data_checks, evaluate_model, quality_checks
+from .thresholds import DEFAULT_THRESHOLDS, Thresholds
 from .versions import ModelStore, StoredVersion
 
 if TYPE_CHECKING:  # the model (spaCy, scikit-learn, pandas) loads only when a command trains or reads one
