@@ -114,7 +114,7 @@ def test_the_developers_guide_names_every_module():
 
 def test_the_command_s_help_and_usage_errors_load_no_numerical_library():
     """`text_similarity_model --help` (and a mistyped option) answer at once: building the parser
-    imports neither NumPy, pandas, scikit-learn nor spaCy (what a command needs, it imports when run)."""
+    imports neither NumPy, SciPy, pandas, scikit-learn nor spaCy (what a command needs, it imports when run)."""
     script = ("import sys\n"
               "from text_similarity_model.cli import build_parser\n"
               "build_parser()\n"

@@ -6,9 +6,8 @@ from __future__ import annotations
 import argparse
 
 from .. import settings
-from ..contract import TEXT_COLUMNS, n_results_problem
+from ..contract import DEFAULT_K, RANKING_DEPTH, TEXT_COLUMNS, n_results_problem
 from ..errors import PalestrasError
-from ..contract import DEFAULT_K, RANKING_DEPTH
 from ..store.versions import DEFAULT_KEEP
 
 #: The talks CSV argument's help, by what the command reads of it.
