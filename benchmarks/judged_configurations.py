@@ -22,11 +22,9 @@ import warnings
 
 from spacy.lang.pt.stop_words import STOP_WORDS
 
-from text_similarity_model.settings import REAL_CSV
+from text_similarity_model.settings import REAL_CSV, REAL_JUDGED
 from text_similarity_model.steps.pipeline import BASELINE_PARAMS, DEFAULT_PARAMS, PREVIOUS_DEFAULT_PARAMS, build_pipeline
 from text_similarity_model.steps.text import passthrough
-
-REAL_JUDGED = REAL_CSV.parent / "judged_2018.json"
 
 #: The pipeline as ``build_pipeline`` constructs it before ``DEFAULT_PARAMS`` are applied (as of
 #: #19): lemma lists, no title weight, plain TF-IDF, cosine without LSA. A key the default sets and
@@ -118,27 +116,40 @@ def params_of(name: str) -> dict:
     return dict(DEFAULT_PARAMS) if changes is None else explicit(changes)
 
 
+def read_judged_set(judged_path: str, data_path: str):
+    """The judged file matched to the talks CSV (a benchmark's ``--judged`` and ``--data``); None
+    after printing the one-line error when either is unreadable or they don't match.
+
+    Also silences scikit-learn's note on the stop words (stop-after: tokenizing them gives
+    one-letter tokens it won't find; harmless), which every fit of the judged configurations prints."""
+    from text_similarity_model.corpus import read_talks_csv
+    from text_similarity_model.errors import DataError
+    from text_similarity_model.quality.judged import read_judged
+
+    try:
+        judged = read_judged(judged_path, read_talks_csv(data_path)[0])
+    except DataError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return None
+    warnings.filterwarnings("ignore", message="Your stop_words may be inconsistent")
+    return judged
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--judged", default=str(REAL_JUDGED))
     parser.add_argument("--data", default=str(REAL_CSV))
     parser.add_argument("--only", nargs="+", metavar="NAME", help="measure only these configurations")
     arguments = parser.parse_args(argv)
-    from text_similarity_model.corpus import read_talks_csv
-    from text_similarity_model.errors import DataError
-    from text_similarity_model.quality.judged import evaluate_configurations, report_lines, read_judged
+    from text_similarity_model.quality.judged import evaluate_configurations, report_lines
 
     names = arguments.only or list(CONFIGURATIONS)
     unknown = [name for name in names if name not in CONFIGURATIONS]
     if unknown:
         parser.error(f"no configuration {', '.join(map(repr, unknown))}; they are: {', '.join(CONFIGURATIONS)}")
-    try:
-        judged = read_judged(arguments.judged, read_talks_csv(arguments.data)[0])
-    except DataError as error:
-        print(f"error: {error}", file=sys.stderr)
+    judged = read_judged_set(arguments.judged, arguments.data)
+    if judged is None:
         return 2
-    # stop-after: scikit-learn notes that tokenizing the stop words gives one-letter tokens it won't find; harmless.
-    warnings.filterwarnings("ignore", message="Your stop_words may be inconsistent")
     started = time.perf_counter()
     evaluations = evaluate_configurations(judged, {name: params_of(name) for name in names})
     print("\n".join(report_lines(judged, evaluations, f" of {arguments.data}")))

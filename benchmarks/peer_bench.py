@@ -41,10 +41,9 @@ from spacy.lang.pt.stop_words import STOP_WORDS
 from text_similarity_model import Model
 from text_similarity_model.corpus import read_talks_csv
 from text_similarity_model.quality.judged import MEASURES, read_judged
-from text_similarity_model.settings import REAL_CSV
+from text_similarity_model.settings import REAL_CSV, REAL_JUDGED
 from text_similarity_model.steps.pipeline import DEFAULT_PARAMS
 
-REAL_JUDGED = REAL_CSV.parent / "judged_2018.json"
 STOPWORDS = sorted(STOP_WORDS)
 BLOCK = 100
 KS = (5, 20)

@@ -26,13 +26,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 
 import numpy as np
 
-from text_similarity_model.settings import REAL_CSV
+from text_similarity_model.settings import REAL_CSV, REAL_JUDGED, REPO_ROOT
 
-REAL_JUDGED = REAL_CSV.parent / "judged_2018.json"
+sys.path.insert(0, str(REPO_ROOT))
+from benchmarks.judged_configurations import read_judged_set  # noqa: E402
 CANDIDATES = 100
 NEIGHBOURS = 10
 # Up to 0.3: beyond, a top 10 is less than 80% judged and its figures are floors (JUDGED.md).
@@ -69,18 +69,13 @@ def main(argv=None) -> int:
     parser.add_argument("--data", default=str(REAL_CSV))
     parser.add_argument("--splits", type=int, default=500, help="random halves for the held-out choice of w")
     arguments = parser.parse_args(argv)
-    from text_similarity_model.corpus import read_talks_csv
-    from text_similarity_model.errors import DataError
-    from text_similarity_model.quality.judged import fit_on_judged_corpus, read_judged
+    from text_similarity_model.quality.judged import fit_on_judged_corpus
     from text_similarity_model.track_groups import track_key
     from text_similarity_model.track_suggestions import fit_track_classifier
 
-    try:
-        judged = read_judged(arguments.judged, read_talks_csv(arguments.data)[0])
-    except DataError as error:
-        print(f"error: {error}", file=sys.stderr)
+    judged = read_judged_set(arguments.judged, arguments.data)
+    if judged is None:
         return 2
-    warnings.filterwarnings("ignore", message="Your stop_words may be inconsistent")
     fitted = fit_on_judged_corpus(judged)  # DEFAULT_PARAMS
     features = fitted[:-1]
     # As Model.train: the classifier learns the corpus' vectors as queries, labelled by their track groups.

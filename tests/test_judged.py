@@ -17,13 +17,11 @@ import numpy as np
 import pytest
 
 from text_similarity_model.quality.judged import query_measures, read_judged
-from text_similarity_model.settings import REAL_CSV
+from text_similarity_model.settings import REAL_JUDGED
 
 from tests.support.cli import run_cli
 from tests.support.csv_files import write_csv
 from tests.support.require import skip_or_fail
-
-REAL_JUDGED = REAL_CSV.parent / "judged_2018.json"
 
 KUBERNETES = {"title": "Kubernetes na prática", "description": "kubernetes cluster deploy helm"}
 POSTGRES = {"title": "Cluster de bancos", "description": "cluster postgres replicação"}

@@ -26,6 +26,9 @@ SAMPLE_CSV = REPO_ROOT / "data" / "sample" / "talks.csv"
 #: The real TDC corpus, shared beside the checkout (never copied into it).
 REAL_CSV = REPO_ROOT.parent / "shared" / "data" / "tdc_talks_2016_2018.csv"
 
+#: Its judged set: 2018 talks as queries, 2016-2017 candidates graded by reading (docs/quality.md).
+REAL_JUDGED = REAL_CSV.parent / "judged_2018.json"
+
 
 @dataclass(frozen=True)
 class Setting:
