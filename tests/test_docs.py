@@ -2,17 +2,22 @@
 
 A link (markdown link or image) to a file of the checkout must name a file
 that exists, and its ``#anchor``, if any, a heading of that file, slugged as
-GitHub does. Links to the web are left alone.
+GitHub does. Links to the web are left alone. Links into the shared data beside
+the checkout (``../shared``, e.g. the judged set's JUDGED.md) are checked where
+that folder is, and must be where the real corpus is required (CI).
 """
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+#: The shared data beside the checkout (text_similarity_model.settings.REAL_CSV's folder's parent).
+SHARED = ROOT.parent / "shared"
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 FENCED_BLOCK = re.compile(r"^(```|~~~).*?^\1", re.MULTILINE | re.DOTALL)
@@ -48,6 +53,9 @@ def test_relative_links_resolve(document):
         file_part, _, anchor = target.partition("#")
         linked = (document.parent / file_part).resolve() if file_part else document
         if not linked.exists():
+            if (linked.is_relative_to(SHARED) and not SHARED.exists()
+                    and os.environ.get("PALESTRAS_REQUIRE_REAL_CORPUS") != "1"):
+                continue  # no shared data on this machine (a fresh clone elsewhere): checked where it is
             broken.append(f"{target}: no such file")
         elif anchor and anchor not in anchors(linked):
             broken.append(f"{target}: no heading #{anchor} in {linked.relative_to(ROOT)}")
